@@ -1,0 +1,13 @@
+//! Pure domain types shared by every Freshet layer: identifiers, ARNs, secrets, principals and the clock.
+//!
+//! Nothing here does I/O or depends on an async runtime.
+
+mod clock;
+mod ids;
+mod principal;
+mod secret;
+
+pub use clock::{Clock, ManualClock, SystemClock, UnixNanos};
+pub use ids::{AccessKeyId, AccountId, Arn, IdError, Region};
+pub use principal::{Principal, PrincipalKind};
+pub use secret::Secret;
