@@ -1,0 +1,105 @@
+//! Identity: accounts, root users and access keys, with secrets sealed at rest under a master key.
+//!
+//! `Identity` turns an access key id into a `Principal` plus the plaintext secret that SigV4 verification needs.
+//! The policy engine, IAM users, groups, roles, MFA and STS sessions build on this later.
+
+mod bootstrap;
+mod master_key;
+
+pub use bootstrap::{Bootstrap, Generated};
+pub use master_key::MasterKey;
+
+use std::sync::Arc;
+
+use freshet_core::{AccessKeyId, Clock, Principal, PrincipalKind, Secret};
+use freshet_meta::{AccessKeyStatus, KeyLastUsed, MetadataStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] freshet_meta::Error),
+    /// The master key cannot open a sealed secret: the wrong key file, or a tampered store.
+    #[error("cannot unseal a stored secret: the master key does not match this data directory")]
+    Unseal,
+    #[error("master key file {path}: {reason}")]
+    MasterKeyFile { path: String, reason: String },
+    #[error("invalid bootstrap setting: {0}")]
+    Bootstrap(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A key that signed a request, resolved: who it belongs to and the secret to check the signature with.
+#[derive(Debug)]
+pub struct ResolvedKey {
+    pub principal: Principal,
+    pub secret: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct Identity {
+    store: Arc<dyn MetadataStore>,
+    master: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Identity {
+    pub fn new(store: Arc<dyn MetadataStore>, master: MasterKey, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            master: Arc::new(master),
+            clock,
+        }
+    }
+
+    /// The principal and secret of an active access key; `None` when the key is unknown or inactive
+    /// (AWS answers both the same way).
+    pub async fn resolve_access_key(&self, id: &str) -> Result<Option<ResolvedKey>> {
+        let Ok(id) = AccessKeyId::parse(id) else {
+            return Ok(None);
+        };
+        let Some(rec) = self.store.access_key(&id).await? else {
+            return Ok(None);
+        };
+        if rec.status != AccessKeyStatus::Active {
+            return Ok(None);
+        }
+        let secret = self.master.open(&rec.sealed_secret, &aad(rec.account.as_str(), rec.id.as_str()))?;
+        let kind = match rec.user_name {
+            None => PrincipalKind::Root,
+            Some(name) => PrincipalKind::User {
+                user_id: String::new(),
+                name,
+            },
+        };
+        Ok(Some(ResolvedKey {
+            principal: Principal {
+                account: rec.account,
+                kind,
+                access_key_id: rec.id,
+            },
+            secret,
+        }))
+    }
+
+    /// Records when, where and for which service a key was last used (`GetAccessKeyLastUsed`).
+    pub async fn record_key_use(&self, id: &AccessKeyId, service: &str, region: &str) -> Result<()> {
+        let used = KeyLastUsed {
+            at_ms: self.clock.now_nanos() / 1_000_000,
+            service: service.to_owned(),
+            region: region.to_owned(),
+        };
+        Ok(self.store.record_key_use(id, &used).await?)
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}
+
+/// Associated data binding a sealed secret to its owner, so a sealed blob copied to another key row fails to open.
+fn aad(account: &str, key_id: &str) -> Vec<u8> {
+    format!("freshet/access-key/v1|{account}|{key_id}").into_bytes()
+}

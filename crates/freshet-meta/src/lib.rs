@@ -1,0 +1,89 @@
+//! The metadata store: accounts, access keys and the Timestream catalog, behind one narrow trait.
+//!
+//! `MetadataStore` is what the rest of Freshet sees; `SqliteStore` is the embedded implementation that lives in the
+//! data directory. A PostgreSQL implementation for several nodes comes later and must pass the same tests.
+
+mod records;
+mod sqlite;
+
+pub use records::{
+    AccessKeyRecord, AccessKeyStatus, AccountRecord, DatabaseRecord, KeyLastUsed, MagneticStoreWrite,
+    PartitionKey, S3Location, Scope, TableRecord, TableStatus, Tag,
+};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use freshet_core::{AccessKeyId, AccountId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The thing to create already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The thing to read or change does not exist.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// A database that still has tables cannot be deleted.
+    #[error("database {0} still has tables")]
+    NotEmpty(String),
+    /// A bug or a broken store: never the caller's fault.
+    #[error("metadata store failure: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+/// One page of a listing: the items and, when more follow, the key to continue after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+#[async_trait]
+pub trait MetadataStore: Send + Sync + std::fmt::Debug {
+    // --- accounts and keys -----------------------------------------------------------------------------------
+    async fn accounts(&self) -> Result<Vec<AccountRecord>>;
+    async fn create_account(&self, account: &AccountRecord) -> Result<()>;
+    async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
+    async fn access_key(&self, id: &AccessKeyId) -> Result<Option<AccessKeyRecord>>;
+    async fn access_keys_of(&self, account: &AccountId, user: Option<&str>) -> Result<Vec<AccessKeyRecord>>;
+    async fn record_key_use(&self, id: &AccessKeyId, used: &KeyLastUsed) -> Result<()>;
+
+    // --- Timestream catalog ----------------------------------------------------------------------------------
+    async fn create_database(&self, db: &DatabaseRecord) -> Result<()>;
+    async fn database(&self, scope: &Scope, name: &str) -> Result<Option<DatabaseRecord>>;
+    /// Databases ordered by name, starting after `after`.
+    async fn list_databases(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Page<DatabaseRecord>>;
+    async fn update_database_kms(&self, scope: &Scope, name: &str, kms_key_id: &str, now_ms: i64) -> Result<DatabaseRecord>;
+    /// Refuses with `NotEmpty` while tables remain.
+    async fn delete_database(&self, scope: &Scope, name: &str) -> Result<()>;
+    async fn table_count(&self, scope: &Scope, database: &str) -> Result<u64>;
+
+    /// Fails with `NotFound` when the database is missing and `Conflict` when the table exists.
+    async fn create_table(&self, table: &TableRecord) -> Result<()>;
+    async fn table(&self, scope: &Scope, database: &str, name: &str) -> Result<Option<TableRecord>>;
+    /// Tables ordered by (database, name), optionally of one database, starting after `after`.
+    async fn list_tables(
+        &self,
+        scope: &Scope,
+        database: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Page<TableRecord>>;
+    /// Replaces the mutable fields (retention, magnetic writes, schema, last-updated time).
+    async fn update_table(&self, table: &TableRecord) -> Result<()>;
+    async fn delete_table(&self, scope: &Scope, database: &str, name: &str) -> Result<()>;
+
+    // --- tags, keyed by resource ARN ---------------------------------------------------------------------------
+    /// Adds or overwrites tags; fails with `Conflict` naming the limit when the resource would hold more than `max`.
+    async fn tag_resource(&self, arn: &str, tags: &[Tag], max: usize) -> Result<()>;
+    async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<()>;
+    async fn tags(&self, arn: &str) -> Result<Vec<Tag>>;
+}
