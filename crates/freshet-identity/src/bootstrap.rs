@@ -82,11 +82,16 @@ impl Identity {
         let now_ms = self.clock.now_nanos() / 1_000_000;
         let account_id = b.account_id.unwrap_or_else(AccountId::generate);
         let generated_key = b.root_access_key.is_none();
-        let (key_id, secret) = b
-            .root_access_key
-            .unwrap_or_else(|| (AccessKeyId::generate_long_term(), generate_secret_access_key()));
+        let (key_id, secret) = b.root_access_key.unwrap_or_else(|| {
+            (
+                AccessKeyId::generate_long_term(),
+                generate_secret_access_key(),
+            )
+        });
         let generated_email = b.root_email.is_none();
-        let email = b.root_email.unwrap_or_else(|| "root@freshet.local".to_owned());
+        let email = b
+            .root_email
+            .unwrap_or_else(|| "root@freshet.local".to_owned());
         let generated_password = b.root_password.is_none();
         let password = b.root_password.unwrap_or_else(generate_password);
 
@@ -96,14 +101,23 @@ impl Identity {
             let mut csv = String::from(
                 "User Name,Access key ID,Secret access key,Account ID,Console sign-in email,Console password\r\n",
             );
-            let show = |generated: bool, s: &str| if generated { s.to_owned() } else { String::new() };
+            let show = |generated: bool, s: &str| {
+                if generated {
+                    s.to_owned()
+                } else {
+                    String::new()
+                }
+            };
             csv.push_str(&format!(
                 "root,{},{},{},{},{}\r\n",
                 show(generated_key, key_id.as_str()),
                 show(generated_key, &String::from_utf8_lossy(secret.expose())),
                 account_id,
                 show(generated_email, &email),
-                show(generated_password, &String::from_utf8_lossy(password.expose())),
+                show(
+                    generated_password,
+                    &String::from_utf8_lossy(password.expose())
+                ),
             ));
             if b.credentials_file.exists() {
                 std::fs::remove_file(&b.credentials_file)?;

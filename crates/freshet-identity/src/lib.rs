@@ -9,7 +9,8 @@ mod master_key;
 pub use bootstrap::{Bootstrap, Generated};
 pub use master_key::MasterKey;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use freshet_core::{AccessKeyId, Clock, Principal, PrincipalKind, Secret};
 use freshet_meta::{AccessKeyStatus, KeyLastUsed, MetadataStore};
@@ -43,7 +44,12 @@ pub struct Identity {
     store: Arc<dyn MetadataStore>,
     master: Arc<MasterKey>,
     clock: Arc<dyn Clock>,
+    /// When each key's use was last written to the store, so a busy key costs one store write a minute, not one per request.
+    last_recorded: Arc<Mutex<HashMap<AccessKeyId, i64>>>,
 }
+
+/// How stale `GetAccessKeyLastUsed` may be, in milliseconds.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 impl Identity {
     pub fn new(store: Arc<dyn MetadataStore>, master: MasterKey, clock: Arc<dyn Clock>) -> Self {
@@ -51,6 +57,7 @@ impl Identity {
             store,
             master: Arc::new(master),
             clock,
+            last_recorded: Arc::default(),
         }
     }
 
@@ -66,7 +73,10 @@ impl Identity {
         if rec.status != AccessKeyStatus::Active {
             return Ok(None);
         }
-        let secret = self.master.open(&rec.sealed_secret, &aad(rec.account.as_str(), rec.id.as_str()))?;
+        let secret = self.master.open(
+            &rec.sealed_secret,
+            &aad(rec.account.as_str(), rec.id.as_str()),
+        )?;
         let kind = match rec.user_name {
             None => PrincipalKind::Root,
             Some(name) => PrincipalKind::User {
@@ -84,10 +94,23 @@ impl Identity {
         }))
     }
 
-    /// Records when, where and for which service a key was last used (`GetAccessKeyLastUsed`).
-    pub async fn record_key_use(&self, id: &AccessKeyId, service: &str, region: &str) -> Result<()> {
+    /// Records when, where and for which service a key was last used (`GetAccessKeyLastUsed`), to the minute.
+    pub async fn record_key_use(
+        &self,
+        id: &AccessKeyId,
+        service: &str,
+        region: &str,
+    ) -> Result<()> {
+        let at_ms = self.clock.now_nanos() / 1_000_000;
+        {
+            let mut last = self.last_recorded.lock().unwrap_or_else(|p| p.into_inner());
+            match last.get(id) {
+                Some(&prev) if at_ms - prev < LAST_USED_RESOLUTION_MS => return Ok(()),
+                _ => last.insert(id.clone(), at_ms),
+            };
+        }
         let used = KeyLastUsed {
-            at_ms: self.clock.now_nanos() / 1_000_000,
+            at_ms,
             service: service.to_owned(),
             region: region.to_owned(),
         };

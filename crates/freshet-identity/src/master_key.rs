@@ -40,10 +40,12 @@ impl MasterKey {
         match std::fs::read(path) {
             Ok(bytes) => {
                 check_private(path).map_err(err)?;
-                let key: [u8; 32] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| err(format!("must hold exactly 32 bytes, it holds {}", bytes.len())))?;
+                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    err(format!(
+                        "must hold exactly 32 bytes, it holds {}",
+                        bytes.len()
+                    ))
+                })?;
                 Ok(Self::from_bytes(&key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
@@ -59,7 +61,13 @@ impl MasterKey {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ct = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .unwrap_or_default(); // encryption of an in-memory buffer cannot fail
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
@@ -99,7 +107,10 @@ fn check_private(path: &Path) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(|e| e.to_string())?.permissions().mode();
+        let mode = std::fs::metadata(path)
+            .map_err(|e| e.to_string())?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             return Err(format!(
                 "is readable by other users (mode {:o}); hint: run `chmod 600 {}`",
@@ -121,21 +132,30 @@ mod tests {
         let k = MasterKey::from_bytes(&[7; 32]);
         let sealed = k.seal(b"wJalrXUtnFEMI", b"a|1");
         assert_eq!(k.open(&sealed, b"a|1").unwrap().expose(), b"wJalrXUtnFEMI");
-        assert!(matches!(k.open(&sealed, b"a|2"), Err(Error::Unseal)), "aad binds the owner");
+        assert!(
+            matches!(k.open(&sealed, b"a|2"), Err(Error::Unseal)),
+            "aad binds the owner"
+        );
         let other = MasterKey::from_bytes(&[8; 32]);
         assert!(matches!(other.open(&sealed, b"a|1"), Err(Error::Unseal)));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(matches!(k.open(&tampered, b"a|1"), Err(Error::Unseal)));
         assert!(matches!(k.open(&[], b""), Err(Error::Unseal)));
-        assert!(!sealed.windows(13).any(|w| w == b"wJalrXUtnFEMI"), "no plaintext in the blob");
+        assert!(
+            !sealed.windows(13).any(|w| w == b"wJalrXUtnFEMI"),
+            "no plaintext in the blob"
+        );
     }
 
     #[test]
     fn key_file_is_created_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        assert!(MasterKey::load_or_create(&path, false).is_err(), "missing and not allowed to create");
+        assert!(
+            MasterKey::load_or_create(&path, false).is_err(),
+            "missing and not allowed to create"
+        );
         let a = MasterKey::load_or_create(&path, true).unwrap();
         let b = MasterKey::load_or_create(&path, true).unwrap();
         let sealed = a.seal(b"x", b"");
@@ -143,9 +163,14 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            let err = MasterKey::load_or_create(&path, true).unwrap_err().to_string();
+            let err = MasterKey::load_or_create(&path, true)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("chmod 600"), "{err}");
         }
     }

@@ -7,7 +7,11 @@ use freshet_identity::{Bootstrap, Identity, MasterKey};
 use freshet_meta::{MetadataStore, SqliteStore};
 
 fn identity(store: Arc<SqliteStore>) -> Identity {
-    Identity::new(store, MasterKey::from_bytes(&[3; 32]), Arc::new(SystemClock))
+    Identity::new(
+        store,
+        MasterKey::from_bytes(&[3; 32]),
+        Arc::new(SystemClock),
+    )
 }
 
 #[tokio::test]
@@ -32,14 +36,33 @@ async fn bootstrap_with_fixed_settings_writes_nothing_and_resolves_the_root_key(
     assert!(out.credentials_file.is_none());
     assert!(!dir.path().join("root-credentials.csv").exists());
 
-    let key = id.resolve_access_key("AKIAIOSFODNN7EXAMPLE").await.unwrap().unwrap();
-    assert_eq!(key.secret.expose(), b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    let key = id
+        .resolve_access_key("AKIAIOSFODNN7EXAMPLE")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        key.secret.expose(),
+        b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    );
     assert_eq!(key.principal.kind, PrincipalKind::Root);
-    assert_eq!(key.principal.arn().as_str(), "arn:aws:iam::123456789012:root");
-    assert!(id.resolve_access_key("AKIAUNKNOWNUNKNOWN00").await.unwrap().is_none());
+    assert_eq!(
+        key.principal.arn().as_str(),
+        "arn:aws:iam::123456789012:root"
+    );
+    assert!(
+        id.resolve_access_key("AKIAUNKNOWNUNKNOWN00")
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(id.resolve_access_key("not a key").await.unwrap().is_none());
 
-    let stored = store.access_key(&key.principal.access_key_id).await.unwrap().unwrap();
+    let stored = store
+        .access_key(&key.principal.access_key_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         !stored.sealed_secret.windows(10).any(|w| w == b"wJalrXUtnF"),
         "the secret is stored sealed"
@@ -55,7 +78,10 @@ async fn bootstrap_generates_once_into_a_private_csv() {
     let store = Arc::new(SqliteStore::in_memory().unwrap());
     let id = identity(store.clone());
     let first = id
-        .bootstrap(Bootstrap { credentials_file: csv.clone(), ..Default::default() })
+        .bootstrap(Bootstrap {
+            credentials_file: csv.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(first.credentials_file.as_deref(), Some(csv.as_path()));
@@ -74,14 +100,23 @@ async fn bootstrap_generates_once_into_a_private_csv() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&csv).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&csv).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     std::fs::remove_file(&csv).unwrap();
     let again = id
-        .bootstrap(Bootstrap { credentials_file: csv.clone(), ..Default::default() })
+        .bootstrap(Bootstrap {
+            credentials_file: csv.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert_eq!(again.account_id, first.account_id, "a bootstrapped store is left alone");
+    assert_eq!(
+        again.account_id, first.account_id,
+        "a bootstrapped store is left alone"
+    );
     assert!(again.credentials_file.is_none() && !csv.exists());
 }

@@ -1,0 +1,113 @@
+//! `freshet serve`: opens the data directory, bootstraps identity, and runs the API until SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use freshet_api::{AppState, Metrics};
+use freshet_core::{Clock, SystemClock};
+use freshet_identity::{Bootstrap, Identity, MasterKey};
+use freshet_meta::{MetadataStore, SqliteStore};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, ServeConfig};
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("FRESHET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub fn run(config: ServeConfig) -> anyhow::Result<()> {
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("freshet-io")
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    let store: Arc<dyn MetadataStore> = Arc::new(
+        SqliteStore::open(&dir.join("metadata.sqlite"))
+            .with_context(|| format!("opening the metadata store in {}", dir.display()))?,
+    );
+    let master = match &config.master_key_file {
+        Some(path) => MasterKey::load_or_create(path, false)
+            .context("FRESHET_MASTER_KEY_FILE must name an existing 32-byte key file")?,
+        None => MasterKey::load_or_create(&dir.join("master.key"), true)?,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let identity = Identity::new(Arc::clone(&store), master, Arc::clone(&clock));
+    let boot = identity
+        .bootstrap(Bootstrap {
+            account_id: config.account_id,
+            root_access_key: config.root_access_key,
+            root_email: config.root_email,
+            root_password: config.root_password,
+            credentials_file: dir.join("root-credentials.csv"),
+        })
+        .await
+        .context("bootstrapping the first account")?;
+    if let Some(path) = &boot.credentials_file {
+        eprintln!(
+            "freshet: created account {} with a root user; its generated credentials are in {} (shown once, mode 0600)",
+            boot.account_id,
+            path.display()
+        );
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}; hint: is another server using that port? try --listen 127.0.0.1:0", config.listen))?;
+    let bound = listener.local_addr()?;
+    let advertise_url = config
+        .advertise_url
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let state = AppState {
+        store,
+        identity,
+        clock,
+        advertise_url,
+        region: config.region,
+        metrics: Arc::new(Metrics::default()),
+    };
+    tracing::info!(%bound, account = %boot.account_id, data_dir = %dir.display(), "freshet serving");
+    eprintln!("freshet: listening on http://{bound}");
+    axum::serve(listener, freshet_api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("freshet stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
