@@ -28,7 +28,10 @@ impl AccountId {
     /// A random account id that does not start with 0, like AWS's.
     pub fn generate() -> Self {
         let mut rng = rand::thread_rng();
-        Self(rng.gen_range(100_000_000_000u64..1_000_000_000_000).to_string())
+        Self(
+            rng.gen_range(100_000_000_000u64..1_000_000_000_000)
+                .to_string(),
+        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -121,7 +124,9 @@ impl Arn {
     }
 
     pub fn timestream_database(region: &Region, account: &AccountId, db: &str) -> Self {
-        Self(format!("arn:aws:timestream:{region}:{account}:database/{db}"))
+        Self(format!(
+            "arn:aws:timestream:{region}:{account}:database/{db}"
+        ))
     }
 
     pub fn timestream_table(region: &Region, account: &AccountId, db: &str, table: &str) -> Self {

@@ -95,7 +95,10 @@ mod tests {
             },
             access_key_id: AccessKeyId::parse("ASIAIOSFODNN7EXAMPLE").unwrap(),
         };
-        assert_eq!(p.arn().as_str(), "arn:aws:sts::123456789012:assumed-role/R/s");
+        assert_eq!(
+            p.arn().as_str(),
+            "arn:aws:sts::123456789012:assumed-role/R/s"
+        );
         assert_eq!(p.user_id(), "AROAEXAMPLE:s");
     }
 }

@@ -7,8 +7,8 @@ mod records;
 mod sqlite;
 
 pub use records::{
-    AccessKeyRecord, AccessKeyStatus, AccountRecord, DatabaseRecord, KeyLastUsed, MagneticStoreWrite,
-    PartitionKey, S3Location, Scope, TableRecord, TableStatus, Tag,
+    AccessKeyRecord, AccessKeyStatus, AccountRecord, DatabaseRecord, KeyLastUsed,
+    MagneticStoreWrite, PartitionKey, S3Location, Scope, TableRecord, TableStatus, Tag,
 };
 pub use sqlite::SqliteStore;
 
@@ -53,22 +53,38 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn create_account(&self, account: &AccountRecord) -> Result<()>;
     async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
     async fn access_key(&self, id: &AccessKeyId) -> Result<Option<AccessKeyRecord>>;
-    async fn access_keys_of(&self, account: &AccountId, user: Option<&str>) -> Result<Vec<AccessKeyRecord>>;
+    async fn access_keys_of(
+        &self,
+        account: &AccountId,
+        user: Option<&str>,
+    ) -> Result<Vec<AccessKeyRecord>>;
     async fn record_key_use(&self, id: &AccessKeyId, used: &KeyLastUsed) -> Result<()>;
 
     // --- Timestream catalog ----------------------------------------------------------------------------------
     async fn create_database(&self, db: &DatabaseRecord) -> Result<()>;
     async fn database(&self, scope: &Scope, name: &str) -> Result<Option<DatabaseRecord>>;
     /// Databases ordered by name, starting after `after`.
-    async fn list_databases(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Page<DatabaseRecord>>;
-    async fn update_database_kms(&self, scope: &Scope, name: &str, kms_key_id: &str, now_ms: i64) -> Result<DatabaseRecord>;
+    async fn list_databases(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DatabaseRecord>>;
+    async fn update_database_kms(
+        &self,
+        scope: &Scope,
+        name: &str,
+        kms_key_id: &str,
+        now_ms: i64,
+    ) -> Result<DatabaseRecord>;
     /// Refuses with `NotEmpty` while tables remain.
     async fn delete_database(&self, scope: &Scope, name: &str) -> Result<()>;
     async fn table_count(&self, scope: &Scope, database: &str) -> Result<u64>;
 
     /// Fails with `NotFound` when the database is missing and `Conflict` when the table exists.
     async fn create_table(&self, table: &TableRecord) -> Result<()>;
-    async fn table(&self, scope: &Scope, database: &str, name: &str) -> Result<Option<TableRecord>>;
+    async fn table(&self, scope: &Scope, database: &str, name: &str)
+    -> Result<Option<TableRecord>>;
     /// Tables ordered by (database, name), optionally of one database, starting after `after`.
     async fn list_tables(
         &self,

@@ -11,8 +11,8 @@ use freshet_core::{AccessKeyId, AccountId, Region};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{
-    AccessKeyRecord, AccessKeyStatus, AccountRecord, DatabaseRecord, Error, KeyLastUsed, MetadataStore, Page,
-    Result, Scope, TableRecord, TableStatus, Tag,
+    AccessKeyRecord, AccessKeyStatus, AccountRecord, DatabaseRecord, Error, KeyLastUsed,
+    MetadataStore, Page, Result, Scope, TableRecord, TableStatus, Tag,
 };
 
 /// Each entry moves the schema from version `i` to `i + 1`. Never edit a released entry: append a new one.
@@ -118,7 +118,8 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let current: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
         return Err(Error::Internal(format!(
             "the metadata store has schema version {current} but this freshet knows only up to {}; \
@@ -300,13 +301,21 @@ impl MetadataStore for SqliteStore {
     async fn access_key(&self, id: &AccessKeyId) -> Result<Option<AccessKeyRecord>> {
         let id = id.clone();
         self.with(move |c| {
-            Ok(c.query_row("SELECT * FROM access_key WHERE id = ?1", [id.as_str()], access_key_of)
-                .optional()?)
+            Ok(c.query_row(
+                "SELECT * FROM access_key WHERE id = ?1",
+                [id.as_str()],
+                access_key_of,
+            )
+            .optional()?)
         })
         .await
     }
 
-    async fn access_keys_of(&self, account: &AccountId, user: Option<&str>) -> Result<Vec<AccessKeyRecord>> {
+    async fn access_keys_of(
+        &self,
+        account: &AccountId,
+        user: Option<&str>,
+    ) -> Result<Vec<AccessKeyRecord>> {
         let (account, user) = (account.clone(), user.map(str::to_owned));
         self.with(move |c| {
             let mut stmt = c.prepare(
@@ -363,7 +372,12 @@ impl MetadataStore for SqliteStore {
         self.with(move |c| get_database(c, &scope, &name)).await
     }
 
-    async fn list_databases(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Page<DatabaseRecord>> {
+    async fn list_databases(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DatabaseRecord>> {
         let (scope, after) = (scope.clone(), after.unwrap_or("").to_owned());
         self.with(move |c| {
             let mut stmt = c.prepare(
@@ -381,7 +395,13 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn update_database_kms(&self, scope: &Scope, name: &str, kms_key_id: &str, now_ms: i64) -> Result<DatabaseRecord> {
+    async fn update_database_kms(
+        &self,
+        scope: &Scope,
+        name: &str,
+        kms_key_id: &str,
+        now_ms: i64,
+    ) -> Result<DatabaseRecord> {
         let (scope, name, kms) = (scope.clone(), name.to_owned(), kms_key_id.to_owned());
         self.with(move |c| {
             let n = c.execute(
@@ -474,7 +494,12 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn table(&self, scope: &Scope, database: &str, name: &str) -> Result<Option<TableRecord>> {
+    async fn table(
+        &self,
+        scope: &Scope,
+        database: &str,
+        name: &str,
+    ) -> Result<Option<TableRecord>> {
         let (scope, database, name) = (scope.clone(), database.to_owned(), name.to_owned());
         self.with(move |c| {
             Ok(c.query_row(
@@ -587,7 +612,9 @@ impl MetadataStore for SqliteStore {
                     params![arn, t.key, t.value],
                 )?;
             }
-            let n: i64 = tx.query_row("SELECT count(*) FROM tag WHERE arn = ?1", [&arn], |r| r.get(0))?;
+            let n: i64 = tx.query_row("SELECT count(*) FROM tag WHERE arn = ?1", [&arn], |r| {
+                r.get(0)
+            })?;
             if n as usize > max {
                 return Err(Error::Conflict(format!("more than {max} tags on {arn}")));
             }
@@ -602,7 +629,10 @@ impl MetadataStore for SqliteStore {
         self.with(move |c| {
             let tx = c.transaction()?;
             for k in &keys {
-                tx.execute("DELETE FROM tag WHERE arn = ?1 AND key = ?2", params![arn, k])?;
+                tx.execute(
+                    "DELETE FROM tag WHERE arn = ?1 AND key = ?2",
+                    params![arn, k],
+                )?;
             }
             tx.commit()?;
             Ok(())

@@ -111,13 +111,13 @@ impl ServeConfig {
             "FRESHET_ADVERTISE_URL",
             file.advertise_url,
         );
-        if let Some(u) = &advertise_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                bail!(
-                    "advertise URL {u:?} has no scheme; hint: write it as http://{u} \
-                     (AWS clients would otherwise assume https)"
-                );
-            }
+        if let Some(u) = &advertise_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            bail!(
+                "advertise URL {u:?} has no scheme; hint: write it as http://{u} \
+                 (AWS clients would otherwise assume https)"
+            );
         }
         let log_format =
             match pick(args.log_format, "FRESHET_LOG_FORMAT", file.log_format).as_deref() {

@@ -167,16 +167,16 @@ pub async fn list(
         ));
     }
     let mut out = json!({ "Databases": dbs });
-    if page.more {
-        if let Some(last) = page.items.last() {
-            out["NextToken"] = json!(
-                PageToken {
-                    op: "ListDatabases".into(),
-                    after: vec![last.name.clone()]
-                }
-                .encode()
-            );
-        }
+    if page.more
+        && let Some(last) = page.items.last()
+    {
+        out["NextToken"] = json!(
+            PageToken {
+                op: "ListDatabases".into(),
+                after: vec![last.name.clone()]
+            }
+            .encode()
+        );
     }
     Ok(out)
 }

@@ -316,10 +316,10 @@ pub async fn list(app: &AppState, req: &VerifiedRequest, r: ListTables) -> Resul
     }
     v.finish()?;
     let scope = scope(req);
-    if let Some(db) = &r.database_name {
-        if app.store.database(&scope, db).await?.is_none() {
-            return Err(database::not_found(db));
-        }
+    if let Some(db) = &r.database_name
+        && app.store.database(&scope, db).await?.is_none()
+    {
+        return Err(database::not_found(db));
     }
     let after = match &r.next_token {
         Some(t) => {
@@ -339,16 +339,16 @@ pub async fn list(app: &AppState, req: &VerifiedRequest, r: ListTables) -> Resul
         )
         .await?;
     let mut out = json!({ "Tables": page.items.iter().map(table_json).collect::<Vec<_>>() });
-    if page.more {
-        if let Some(last) = page.items.last() {
-            out["NextToken"] = json!(
-                PageToken {
-                    op: "ListTables".into(),
-                    after: vec![last.database.clone(), last.name.clone()]
-                }
-                .encode()
-            );
-        }
+    if page.more
+        && let Some(last) = page.items.last()
+    {
+        out["NextToken"] = json!(
+            PageToken {
+                op: "ListTables".into(),
+                after: vec![last.database.clone(), last.name.clone()]
+            }
+            .encode()
+        );
     }
     Ok(out)
 }

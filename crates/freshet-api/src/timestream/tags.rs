@@ -186,16 +186,16 @@ pub async fn list(
     let limit = r.max_results.map_or(all.len(), |m| m as usize);
     let page = &all[start..(start + limit).min(all.len())];
     let mut out = json!({ "Tags": tags_json(page) });
-    if start + page.len() < all.len() {
-        if let Some(last) = page.last() {
-            out["NextToken"] = json!(
-                PageToken {
-                    op: "ListTagsForResource".into(),
-                    after: vec![last.key.clone()]
-                }
-                .encode()
-            );
-        }
+    if start + page.len() < all.len()
+        && let Some(last) = page.last()
+    {
+        out["NextToken"] = json!(
+            PageToken {
+                op: "ListTagsForResource".into(),
+                after: vec![last.key.clone()]
+            }
+            .encode()
+        );
     }
     Ok(out)
 }

@@ -90,20 +90,45 @@ fn databases_are_scoped_paged_and_conflict() {
         for name in ["c", "a", "b"] {
             store.create_database(&db(&s, name)).await.unwrap();
         }
-        store.create_database(&db(&other_region, "a")).await.unwrap();
-        store.create_database(&db(&other_account, "z")).await.unwrap();
-        assert!(matches!(store.create_database(&db(&s, "a")).await, Err(Error::Conflict(_))));
+        store
+            .create_database(&db(&other_region, "a"))
+            .await
+            .unwrap();
+        store
+            .create_database(&db(&other_account, "z"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create_database(&db(&s, "a")).await,
+            Err(Error::Conflict(_))
+        ));
 
         let p1 = store.list_databases(&s, None, 2).await.unwrap();
-        assert_eq!(p1.items.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            p1.items.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert!(p1.more);
         let p2 = store.list_databases(&s, Some("b"), 2).await.unwrap();
-        assert_eq!(p2.items.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(
+            p2.items.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
         assert!(!p2.more);
 
         let updated = store.update_database_kms(&s, "a", "new", 9).await.unwrap();
-        assert_eq!((updated.kms_key_id.as_str(), updated.updated_ms, updated.created_ms), ("new", 9, 1));
-        assert!(matches!(store.update_database_kms(&s, "nope", "k", 9).await, Err(Error::NotFound(_))));
+        assert_eq!(
+            (
+                updated.kms_key_id.as_str(),
+                updated.updated_ms,
+                updated.created_ms
+            ),
+            ("new", 9, 1)
+        );
+        assert!(matches!(
+            store.update_database_kms(&s, "nope", "k", 9).await,
+            Err(Error::NotFound(_))
+        ));
     });
 }
 
@@ -112,21 +137,37 @@ fn tables_need_their_database_and_block_its_deletion() {
     rt().block_on(async {
         let store = SqliteStore::in_memory().unwrap();
         let s = scope("123456789012", "us-east-1");
-        assert!(matches!(store.create_table(&table(&s, "db", "t")).await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            store.create_table(&table(&s, "db", "t")).await,
+            Err(Error::NotFound(_))
+        ));
         store.create_database(&db(&s, "db")).await.unwrap();
         store.create_database(&db(&s, "db2")).await.unwrap();
         store.create_table(&table(&s, "db", "t")).await.unwrap();
         store.create_table(&table(&s, "db", "u")).await.unwrap();
         store.create_table(&table(&s, "db2", "a")).await.unwrap();
-        assert!(matches!(store.create_table(&table(&s, "db", "t")).await, Err(Error::Conflict(_))));
+        assert!(matches!(
+            store.create_table(&table(&s, "db", "t")).await,
+            Err(Error::Conflict(_))
+        ));
         assert_eq!(store.table_count(&s, "db").await.unwrap(), 2);
 
         let all = store.list_tables(&s, None, None, 10).await.unwrap();
-        let names: Vec<_> = all.items.iter().map(|t| format!("{}.{}", t.database, t.name)).collect();
+        let names: Vec<_> = all
+            .items
+            .iter()
+            .map(|t| format!("{}.{}", t.database, t.name))
+            .collect();
         assert_eq!(names, ["db.t", "db.u", "db2.a"]);
-        let after = store.list_tables(&s, None, Some(("db", "u")), 10).await.unwrap();
+        let after = store
+            .list_tables(&s, None, Some(("db", "u")), 10)
+            .await
+            .unwrap();
         assert_eq!(after.items.len(), 1);
-        let only = store.list_tables(&s, Some("db"), Some(("db", "t")), 10).await.unwrap();
+        let only = store
+            .list_tables(&s, Some("db"), Some(("db", "t")), 10)
+            .await
+            .unwrap();
         assert_eq!(only.items[0].name, "u");
 
         let mut t = store.table(&s, "db", "t").await.unwrap().unwrap();
@@ -137,14 +178,36 @@ fn tables_need_their_database_and_block_its_deletion() {
         store.update_table(&t).await.unwrap();
         assert_eq!(store.table(&s, "db", "t").await.unwrap().unwrap(), t);
 
-        store.tag_resource(&t.arn, &[Tag { key: "k".into(), value: "v".into() }], 50).await.unwrap();
-        assert!(matches!(store.delete_database(&s, "db").await, Err(Error::NotEmpty(_))));
+        store
+            .tag_resource(
+                &t.arn,
+                &[Tag {
+                    key: "k".into(),
+                    value: "v".into(),
+                }],
+                50,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.delete_database(&s, "db").await,
+            Err(Error::NotEmpty(_))
+        ));
         store.delete_table(&s, "db", "t").await.unwrap();
         store.delete_table(&s, "db", "u").await.unwrap();
-        assert!(matches!(store.delete_table(&s, "db", "u").await, Err(Error::NotFound(_))));
-        assert!(store.tags(&t.arn).await.unwrap().is_empty(), "tags go with the table");
+        assert!(matches!(
+            store.delete_table(&s, "db", "u").await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(
+            store.tags(&t.arn).await.unwrap().is_empty(),
+            "tags go with the table"
+        );
         store.delete_database(&s, "db").await.unwrap();
-        assert!(matches!(store.delete_database(&s, "db").await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            store.delete_database(&s, "db").await,
+            Err(Error::NotFound(_))
+        ));
     });
 }
 
@@ -152,16 +215,37 @@ fn tables_need_their_database_and_block_its_deletion() {
 fn tags_overwrite_remove_and_respect_the_limit() {
     rt().block_on(async {
         let store = SqliteStore::in_memory().unwrap();
-        let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
-        store.tag_resource("arn:x", &[tag("b", "1"), tag("a", "2")], 3).await.unwrap();
-        store.tag_resource("arn:x", &[tag("b", "3")], 3).await.unwrap();
-        assert_eq!(store.tags("arn:x").await.unwrap(), vec![tag("a", "2"), tag("b", "3")]);
+        let tag = |k: &str, v: &str| Tag {
+            key: k.into(),
+            value: v.into(),
+        };
+        store
+            .tag_resource("arn:x", &[tag("b", "1"), tag("a", "2")], 3)
+            .await
+            .unwrap();
+        store
+            .tag_resource("arn:x", &[tag("b", "3")], 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.tags("arn:x").await.unwrap(),
+            vec![tag("a", "2"), tag("b", "3")]
+        );
         assert!(matches!(
-            store.tag_resource("arn:x", &[tag("c", ""), tag("d", "")], 3).await,
+            store
+                .tag_resource("arn:x", &[tag("c", ""), tag("d", "")], 3)
+                .await,
             Err(Error::Conflict(_))
         ));
-        assert_eq!(store.tags("arn:x").await.unwrap().len(), 2, "a refused request changes nothing");
-        store.untag_resource("arn:x", &["a".into(), "missing".into()]).await.unwrap();
+        assert_eq!(
+            store.tags("arn:x").await.unwrap().len(),
+            2,
+            "a refused request changes nothing"
+        );
+        store
+            .untag_resource("arn:x", &["a".into(), "missing".into()])
+            .await
+            .unwrap();
         assert_eq!(store.tags("arn:x").await.unwrap(), vec![tag("b", "3")]);
     });
 }
@@ -190,13 +274,32 @@ fn access_keys_round_trip_and_record_use() {
             last_used: None,
         };
         store.create_access_key(&key).await.unwrap();
-        assert!(matches!(store.create_access_key(&key).await, Err(Error::Conflict(_))));
+        assert!(matches!(
+            store.create_access_key(&key).await,
+            Err(Error::Conflict(_))
+        ));
         assert_eq!(store.access_key(&key.id).await.unwrap().unwrap(), key);
-        assert_eq!(store.access_keys_of(&account, None).await.unwrap(), vec![key.clone()]);
-        assert!(store.access_keys_of(&account, Some("alice")).await.unwrap().is_empty());
-        let used = KeyLastUsed { at_ms: 7, service: "timestream".into(), region: "us-east-1".into() };
+        assert_eq!(
+            store.access_keys_of(&account, None).await.unwrap(),
+            vec![key.clone()]
+        );
+        assert!(
+            store
+                .access_keys_of(&account, Some("alice"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let used = KeyLastUsed {
+            at_ms: 7,
+            service: "timestream".into(),
+            region: "us-east-1".into(),
+        };
         store.record_key_use(&key.id, &used).await.unwrap();
-        assert_eq!(store.access_key(&key.id).await.unwrap().unwrap().last_used, Some(used));
+        assert_eq!(
+            store.access_key(&key.id).await.unwrap().unwrap().last_used,
+            Some(used)
+        );
         assert_eq!(store.accounts().await.unwrap().len(), 1);
     });
 }

@@ -1,1 +1,6 @@
-//! placeholder
+//! End-to-end tests: a real `freshet serve` on port 0, driven by the official AWS SDK for Rust.
+
+mod server;
+mod sts;
+mod support;
+mod timestream;
