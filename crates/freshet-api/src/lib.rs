@@ -33,6 +33,9 @@ use tracing::Instrument;
 /// The largest request body accepted. A full `WriteRecords` batch is far below this; a `Query` string is ≤ 256 KiB.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// How long a client may take to send its body; a stalled upload must not hold a task forever.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Everything the handlers need, built once by the server and shared.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -91,12 +94,23 @@ async fn aws_entry(State(app): State<Arc<AppState>>, req: Request<Body>) -> Resp
     let span = tracing::info_span!("request", request_id = %request_id, protocol = ?protocol);
 
     let (operation, mut response) = async {
-        let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Ok(b) => b,
-            Err(_) => {
+        let read = tokio::time::timeout(
+            BODY_READ_TIMEOUT,
+            axum::body::to_bytes(body, MAX_BODY_BYTES),
+        );
+        let body = match read.await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
                 let e = ApiError::TooLarge {
                     limit: MAX_BODY_BYTES,
                 };
+                return ("Unknown".to_owned(), e.into_response(protocol, &request_id));
+            }
+            Err(_) => {
+                let e = ApiError::Serialization(format!(
+                    "The request body did not arrive within {} seconds.",
+                    BODY_READ_TIMEOUT.as_secs()
+                ));
                 return ("Unknown".to_owned(), e.into_response(protocol, &request_id));
             }
         };

@@ -1,4 +1,4 @@
-//! Request metrics in Prometheus text form: counts per operation and status, latencies per operation.
+//! Request metrics in Prometheus text form: counts and latencies per operation and status.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,15 +20,10 @@ struct RequestLabels {
     status: u16,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OperationLabels {
-    operation: String,
-}
-
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
-    latency: Family<OperationLabels, Histogram>,
+    latency: Family<RequestLabels, Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -40,7 +35,7 @@ impl std::fmt::Debug for Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
         let mut registry = Registry::with_prefix("freshet");
@@ -51,7 +46,7 @@ impl Default for Metrics {
         );
         registry.register(
             "api_request_duration_seconds",
-            "AWS API request latency by operation",
+            "AWS API request latency by operation and HTTP status",
             latency.clone(),
         );
         Self {
@@ -65,16 +60,13 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one finished request. `operation` is the decoded operation name, or `Unknown`.
     pub fn observe(&self, operation: &str, status: StatusCode, took: Duration) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                operation: operation.to_owned(),
-                status: status.as_u16(),
-            })
-            .inc();
+        let labels = RequestLabels {
+            operation: operation.to_owned(),
+            status: status.as_u16(),
+        };
+        self.requests.get_or_create(&labels).inc();
         self.latency
-            .get_or_create(&OperationLabels {
-                operation: operation.to_owned(),
-            })
+            .get_or_create(&labels)
             .observe(took.as_secs_f64());
     }
 
