@@ -7,8 +7,9 @@ mod records;
 mod sqlite;
 
 pub use records::{
-    AccessKeyRecord, AccessKeyStatus, AccountRecord, DatabaseRecord, KeyLastUsed,
-    MagneticStoreWrite, PartitionKey, S3Location, Scope, TableRecord, TableStatus, Tag,
+    AccessKeyRecord, AccessKeyStatus, AccountRecord, ColumnKind, ColumnRecord, DatabaseRecord,
+    FileRecord, KeyLastUsed, MagneticStoreWrite, PartitionKey, S3Location, Scope, TableRecord,
+    TableStatus, Tag,
 };
 pub use sqlite::SqliteStore;
 
@@ -96,6 +97,23 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Replaces the mutable fields (retention, magnetic writes, schema, last-updated time).
     async fn update_table(&self, table: &TableRecord) -> Result<()>;
     async fn delete_table(&self, scope: &Scope, database: &str, name: &str) -> Result<()>;
+
+    // --- table data: schema and files, keyed by table id ------------------------------------------------------
+    async fn columns(&self, table_id: &str) -> Result<Vec<ColumnRecord>>;
+    /// Adds columns; a column that exists already is left as it is.
+    async fn add_columns(&self, table_id: &str, columns: &[ColumnRecord]) -> Result<()>;
+    async fn files(&self, table_id: &str) -> Result<Vec<FileRecord>>;
+    /// Registers `added` and forgets `removed` in one transaction (persistence and compaction).
+    async fn replace_files(
+        &self,
+        table_id: &str,
+        added: &[FileRecord],
+        removed: &[String],
+    ) -> Result<()>;
+    /// Forgets the schema and file records of a deleted table (its files are deleted by the storage engine).
+    async fn forget_table_data(&self, table_id: &str) -> Result<()>;
+    /// Ids of tables that still have schema or file records but no catalog entry (deleted tables to clean up).
+    async fn orphaned_table_ids(&self) -> Result<Vec<String>>;
 
     // --- tags, keyed by resource ARN ---------------------------------------------------------------------------
     /// Adds or overwrites tags; fails with `Conflict` naming the limit when the resource would hold more than `max`.

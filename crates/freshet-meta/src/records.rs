@@ -124,6 +124,9 @@ pub struct PartitionKey {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRecord {
+    /// Unique per incarnation: a table deleted and created again under the same name gets a new id, so data and
+    /// log entries of the old one can never resurface in the new one.
+    pub id: String,
     pub scope: Scope,
     pub database: String,
     pub name: String,
@@ -141,4 +144,61 @@ pub struct TableRecord {
 pub struct Tag {
     pub key: String,
     pub value: String,
+}
+
+/// What a column of a table's data is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// A dimension (always VARCHAR).
+    Dimension,
+    /// A `measure_name` value and the type of its data: a scalar type for single-measure records, or `MULTI`.
+    MeasureName,
+    /// A named measure inside multi-measure records; it is a column of its own.
+    MultiMeasure,
+}
+
+impl ColumnKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dimension => "dimension",
+            Self::MeasureName => "measure_name",
+            Self::MultiMeasure => "multi_measure",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dimension" => Some(Self::Dimension),
+            "measure_name" => Some(Self::MeasureName),
+            "multi_measure" => Some(Self::MultiMeasure),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a table's schema, which grows as writes bring new dimensions and measures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnRecord {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// `VARCHAR`, `DOUBLE`, `BIGINT`, `BOOLEAN`, `TIMESTAMP` or `MULTI`.
+    pub data_type: String,
+    /// Order of appearance; dimensions and multi-measure columns are shown in this order.
+    pub ordinal: i64,
+}
+
+/// A persisted data file of a table, with the statistics queries prune by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub table_id: String,
+    pub id: String,
+    /// Object-store path.
+    pub path: String,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub rows: i64,
+    pub bytes: i64,
+    /// Compaction level: 0 for files written from the write buffer, higher for merged files.
+    pub level: i64,
+    pub created_ms: i64,
 }

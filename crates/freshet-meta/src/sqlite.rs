@@ -11,8 +11,9 @@ use freshet_core::{AccessKeyId, AccountId, Region};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{
-    AccessKeyRecord, AccessKeyStatus, AccountRecord, DatabaseRecord, Error, KeyLastUsed,
-    MetadataStore, Page, Result, Scope, TableRecord, TableStatus, Tag,
+    AccessKeyRecord, AccessKeyStatus, AccountRecord, ColumnKind, ColumnRecord, DatabaseRecord,
+    Error, FileRecord, KeyLastUsed, MetadataStore, Page, Result, Scope, TableRecord, TableStatus,
+    Tag,
 };
 
 /// Each entry moves the schema from version `i` to `i + 1`. Never edit a released entry: append a new one.
@@ -68,6 +69,32 @@ const MIGRATIONS: &[&str] = &[
         key TEXT NOT NULL,
         value TEXT NOT NULL,
         PRIMARY KEY (arn, key)
+    );
+    "#,
+    // 2: table incarnation ids, the growing schema of each table, and its data files.
+    r#"
+    ALTER TABLE ts_table ADD COLUMN id TEXT NOT NULL DEFAULT '';
+    UPDATE ts_table SET id = lower(hex(randomblob(16))) WHERE id = '';
+    CREATE UNIQUE INDEX ts_table_by_id ON ts_table(id);
+    CREATE TABLE ts_column (
+        table_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        data_type TEXT NOT NULL,
+        ordinal INTEGER NOT NULL,
+        PRIMARY KEY (table_id, kind, name)
+    );
+    CREATE TABLE ts_file (
+        table_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        min_time INTEGER NOT NULL,
+        max_time INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        level INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (table_id, id)
     );
     "#,
 ];
@@ -197,6 +224,7 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: &str) -> rusqlit
 fn table_of(row: &Row<'_>) -> rusqlite::Result<TableRecord> {
     let status: String = row.get("status")?;
     Ok(TableRecord {
+        id: row.get("id")?,
         scope: scope_of(row)?,
         database: row.get("database")?,
         name: row.get("name")?,
@@ -464,8 +492,8 @@ impl MetadataStore for SqliteStore {
             }
             tx.execute(
                 "INSERT INTO ts_table (account, region, database, name, arn, status, memory_store_hours, \
-                 magnetic_store_days, magnetic_store_write, partition_keys, created_ms, updated_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 magnetic_store_days, magnetic_store_write, partition_keys, created_ms, updated_ms, id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     t.scope.account.as_str(),
                     t.scope.region.as_str(),
@@ -478,7 +506,8 @@ impl MetadataStore for SqliteStore {
                     to_json(&t.magnetic_store_write)?,
                     to_json(&t.partition_keys)?,
                     t.created_ms,
-                    t.updated_ms
+                    t.updated_ms,
+                    t.id
                 ],
             )
             .map_err(|e| {
@@ -597,6 +626,115 @@ impl MetadataStore for SqliteStore {
             tx.execute("DELETE FROM tag WHERE arn = ?1", [arn])?;
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn columns(&self, table_id: &str) -> Result<Vec<ColumnRecord>> {
+        let table_id = table_id.to_owned();
+        self.with(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT name, kind, data_type, ordinal FROM ts_column WHERE table_id = ?1 ORDER BY ordinal, name",
+            )?;
+            let rows = stmt.query_map([table_id], |r| {
+                let kind: String = r.get(1)?;
+                Ok(ColumnRecord {
+                    name: r.get(0)?,
+                    kind: ColumnKind::parse(&kind).ok_or_else(|| parse_err("column kind", &kind))?,
+                    data_type: r.get(2)?,
+                    ordinal: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn add_columns(&self, table_id: &str, columns: &[ColumnRecord]) -> Result<()> {
+        let (table_id, columns) = (table_id.to_owned(), columns.to_vec());
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            for col in &columns {
+                tx.execute(
+                    "INSERT INTO ts_column (table_id, name, kind, data_type, ordinal) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT DO NOTHING",
+                    params![table_id, col.name, col.kind.as_str(), col.data_type, col.ordinal],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn files(&self, table_id: &str) -> Result<Vec<FileRecord>> {
+        let table_id = table_id.to_owned();
+        self.with(move |c| {
+            let mut stmt =
+                c.prepare("SELECT * FROM ts_file WHERE table_id = ?1 ORDER BY min_time, id")?;
+            let rows = stmt.query_map([table_id], |r| {
+                Ok(FileRecord {
+                    table_id: r.get("table_id")?,
+                    id: r.get("id")?,
+                    path: r.get("path")?,
+                    min_time: r.get("min_time")?,
+                    max_time: r.get("max_time")?,
+                    rows: r.get("rows")?,
+                    bytes: r.get("bytes")?,
+                    level: r.get("level")?,
+                    created_ms: r.get("created_ms")?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn replace_files(
+        &self,
+        table_id: &str,
+        added: &[FileRecord],
+        removed: &[String],
+    ) -> Result<()> {
+        let (table_id, added, removed) = (table_id.to_owned(), added.to_vec(), removed.to_vec());
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            for f in &added {
+                tx.execute(
+                    "INSERT INTO ts_file (table_id, id, path, min_time, max_time, rows, bytes, level, created_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![table_id, f.id, f.path, f.min_time, f.max_time, f.rows, f.bytes, f.level, f.created_ms],
+                )?;
+            }
+            for id in &removed {
+                tx.execute("DELETE FROM ts_file WHERE table_id = ?1 AND id = ?2", params![table_id, id])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn forget_table_data(&self, table_id: &str) -> Result<()> {
+        let table_id = table_id.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM ts_column WHERE table_id = ?1", [&table_id])?;
+            tx.execute("DELETE FROM ts_file WHERE table_id = ?1", [&table_id])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn orphaned_table_ids(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT table_id FROM ts_column UNION SELECT table_id FROM ts_file \
+                 EXCEPT SELECT id FROM ts_table",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }

@@ -229,6 +229,7 @@ pub async fn create(
     let scope = scope(req);
     let now = app.clock.now_nanos() / 1_000_000;
     let record = TableRecord {
+        id: uuid::Uuid::new_v4().simple().to_string(),
         arn: Arn::timestream_table(&scope.region, &scope.account, &db, &name).to_string(),
         scope,
         database: db,

@@ -24,6 +24,7 @@ fn db(scope: &Scope, name: &str) -> DatabaseRecord {
 
 fn table(scope: &Scope, database: &str, name: &str) -> TableRecord {
     TableRecord {
+        id: format!("{database}.{name}"),
         scope: scope.clone(),
         database: database.into(),
         name: name.into(),
@@ -327,4 +328,87 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[test]
+fn table_schema_and_files_follow_the_table_id() {
+    rt().block_on(async {
+        let store = SqliteStore::in_memory().unwrap();
+        let col = |name: &str, kind, ty: &str, ordinal| ColumnRecord {
+            name: name.into(),
+            kind,
+            data_type: ty.into(),
+            ordinal,
+        };
+        store
+            .add_columns(
+                "t1",
+                &[
+                    col("host", ColumnKind::Dimension, "VARCHAR", 0),
+                    col("cpu", ColumnKind::MeasureName, "MULTI", 1),
+                ],
+            )
+            .await
+            .unwrap();
+        store
+            .add_columns(
+                "t1",
+                &[
+                    col("host", ColumnKind::Dimension, "VARCHAR", 5),
+                    col("usage", ColumnKind::MultiMeasure, "DOUBLE", 2),
+                ],
+            )
+            .await
+            .unwrap();
+        let cols = store.columns("t1").await.unwrap();
+        assert_eq!(
+            cols.iter()
+                .map(|c| (c.name.as_str(), c.ordinal))
+                .collect::<Vec<_>>(),
+            [("host", 0), ("cpu", 1), ("usage", 2)]
+        );
+
+        let file = |id: &str, min| FileRecord {
+            table_id: "t1".into(),
+            id: id.into(),
+            path: format!("tables/t1/{id}.parquet"),
+            min_time: min,
+            max_time: min + 10,
+            rows: 3,
+            bytes: 100,
+            level: 0,
+            created_ms: 1,
+        };
+        store
+            .replace_files("t1", &[file("b", 20), file("a", 10)], &[])
+            .await
+            .unwrap();
+        store
+            .replace_files("t1", &[file("c", 0)], &["a".into()])
+            .await
+            .unwrap();
+        let ids: Vec<_> = store
+            .files("t1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(ids, ["c", "b"], "ordered by time");
+
+        let s = scope("123456789012", "us-east-1");
+        store.create_database(&db(&s, "db")).await.unwrap();
+        store.create_table(&table(&s, "db", "live")).await.unwrap();
+        store
+            .add_columns("db.live", &[col("x", ColumnKind::Dimension, "VARCHAR", 0)])
+            .await
+            .unwrap();
+        assert_eq!(store.orphaned_table_ids().await.unwrap(), ["t1"]);
+        store.forget_table_data("t1").await.unwrap();
+        assert!(
+            store.files("t1").await.unwrap().is_empty()
+                && store.columns("t1").await.unwrap().is_empty()
+        );
+        assert!(store.orphaned_table_ids().await.unwrap().is_empty());
+    });
 }
