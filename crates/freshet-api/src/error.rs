@@ -45,6 +45,8 @@ pub enum ApiError {
     InvalidAction(String),
     /// awsQuery: no `Action` at all.
     MissingAction,
+    /// `WriteRecords` refused some records (the others were written): `RejectedRecords` entries.
+    RejectedRecords(Vec<serde_json::Value>),
 }
 
 /// The parts of an error on the wire.
@@ -186,6 +188,13 @@ impl ApiError {
                 m,
                 false,
             ),
+            ApiError::RejectedRecords(_) => w(
+                StatusCode::from_u16(419).unwrap_or(StatusCode::BAD_REQUEST),
+                "RejectedRecordsException",
+                Some(TIMESTREAM_NS),
+                "One or more records have been rejected. See RejectedRecords for details.",
+                false,
+            ),
             ApiError::MissingAction => w(
                 StatusCode::NOT_FOUND,
                 "UnknownOperationException",
@@ -239,6 +248,12 @@ impl ApiError {
                 "Sender",
             ),
             ApiError::Validation(m) => (bad, "ValidationError", m.clone(), "Sender"),
+            ApiError::RejectedRecords(_) => (
+                bad,
+                "ValidationError",
+                "Records were rejected.".into(),
+                "Sender",
+            ),
             ApiError::Conflict(m) => (
                 StatusCode::CONFLICT,
                 "EntityAlreadyExists",
@@ -276,7 +291,10 @@ impl ApiError {
                 } else {
                     "Message"
                 };
-                let body = serde_json::json!({ "__type": code, key: w.message });
+                let mut body = serde_json::json!({ "__type": code, key: w.message });
+                if let ApiError::RejectedRecords(list) = &self {
+                    body["RejectedRecords"] = serde_json::Value::Array(list.clone());
+                }
                 (
                     w.status,
                     [

@@ -47,6 +47,7 @@ pub struct AppState {
     /// The server's home region (for the console and the CLI); requests are scoped by the region they are signed for.
     pub region: Region,
     pub metrics: Arc<Metrics>,
+    pub storage: freshet_storage::Storage,
 }
 
 /// The HTTP application: `POST /` for the AWS APIs (and `GET /` for presigned STS calls), `/health`, `/metrics`.

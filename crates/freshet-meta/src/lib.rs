@@ -86,6 +86,8 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     async fn create_table(&self, table: &TableRecord) -> Result<()>;
     async fn table(&self, scope: &Scope, database: &str, name: &str)
     -> Result<Option<TableRecord>>;
+    /// The table with this incarnation id, if it still exists.
+    async fn table_by_id(&self, id: &str) -> Result<Option<TableRecord>>;
     /// Tables ordered by (database, name), optionally of one database, starting after `after`.
     async fn list_tables(
         &self,

@@ -541,6 +541,17 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn table_by_id(&self, id: &str) -> Result<Option<TableRecord>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            Ok(
+                c.query_row("SELECT * FROM ts_table WHERE id = ?1", [id], table_of)
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
     async fn list_tables(
         &self,
         scope: &Scope,

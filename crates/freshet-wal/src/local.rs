@@ -22,6 +22,8 @@ use tokio::sync::oneshot;
 /// A WAL kept as segment files in one directory on local disk.
 pub struct LocalWal {
     dir: PathBuf,
+    /// The sequence number the first append after `open` gets.
+    first_seq: u64,
     max_entry_bytes: usize,
     /// `None` only while dropping: closing the channel tells the writer to finish.
     requests: Option<mpsc::Sender<Request>>,
@@ -51,6 +53,11 @@ enum Request {
 }
 
 impl LocalWal {
+    /// The sequence number the first append after `open` gets: every lower one is replayed or truncated.
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
     /// Opens (creating) the WAL in `dir`, recovers, and returns it with every entry not yet truncated, in order.
     ///
     /// A torn or corrupt tail (partial frame, bad checksum, bad length) is cut off: the file is truncated to its last
@@ -101,6 +108,7 @@ impl LocalWal {
             .spawn(move || writer.run(receiver))?;
         let wal = LocalWal {
             dir: dir.to_owned(),
+            first_seq: next_seq,
             max_entry_bytes: opts.max_entry_bytes.min(u32::MAX as usize),
             requests: Some(requests),
             writer: Some(writer),

@@ -7,6 +7,9 @@ use freshet_api::{AppState, Metrics};
 use freshet_core::{Clock, SystemClock};
 use freshet_identity::{Bootstrap, Identity, MasterKey};
 use freshet_meta::{MetadataStore, SqliteStore};
+use freshet_storage::{Storage, StorageConfig};
+use freshet_wal::{LocalWal, WalOptions};
+use object_store::local::LocalFileSystem;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, ServeConfig};
@@ -46,6 +49,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         None => MasterKey::load_or_create(&dir.join("master.key"), true)?,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let storage = open_storage(dir, Arc::clone(&store)).await?;
+    let background = storage.start_background();
     let identity = Identity::new(Arc::clone(&store), master, Arc::clone(&clock));
     let boot = identity
         .bootstrap(Bootstrap {
@@ -79,6 +84,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         advertise_url,
         region: config.region,
         metrics: Arc::new(Metrics::default()),
+        storage,
     };
     tracing::info!(%bound, account = %boot.account_id, data_dir = %dir.display(), "freshet serving");
     eprintln!("freshet: listening on http://{bound}");
@@ -86,8 +92,41 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    background.abort();
     tracing::info!("freshet stopped");
     Ok(())
+}
+
+/// Opens the WAL (replaying what it holds) and the storage engine over the local object store in the data dir.
+async fn open_storage(
+    dir: &std::path::Path,
+    store: Arc<dyn MetadataStore>,
+) -> anyhow::Result<Storage> {
+    let (wal, replay) =
+        LocalWal::open(&dir.join("wal"), WalOptions::default()).with_context(|| {
+            format!(
+                "opening the write-ahead log in {}",
+                dir.join("wal").display()
+            )
+        })?;
+    let first_seq = wal.first_seq();
+    let objects_dir = dir.join("objects");
+    std::fs::create_dir_all(&objects_dir)
+        .with_context(|| format!("creating {}", objects_dir.display()))?;
+    let objects = Arc::new(
+        LocalFileSystem::new_with_prefix(&objects_dir)
+            .with_context(|| format!("opening the object store in {}", objects_dir.display()))?,
+    );
+    Storage::open(
+        store,
+        objects,
+        Arc::new(wal),
+        replay,
+        first_seq,
+        StorageConfig::default(),
+    )
+    .await
+    .context("opening the storage engine")
 }
 
 async fn shutdown_signal() {

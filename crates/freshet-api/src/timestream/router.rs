@@ -18,13 +18,13 @@ pub enum Operation {
     TagResource,
     UntagResource,
     ListTagsForResource,
+    WriteRecords,
     /// A real Timestream operation this version does not serve yet.
     NotYetImplemented(&'static str),
 }
 
 /// Operations of the Timestream write and query models that later work implements.
 const LATER: &[&str] = &[
-    "WriteRecords",
     "CreateBatchLoadTask",
     "DescribeBatchLoadTask",
     "ListBatchLoadTasks",
@@ -61,6 +61,7 @@ impl Operation {
             "TagResource" => O::TagResource,
             "UntagResource" => O::UntagResource,
             "ListTagsForResource" => O::ListTagsForResource,
+            "WriteRecords" => O::WriteRecords,
             other => O::NotYetImplemented(LATER.iter().find(|l| **l == other)?),
         })
     }
@@ -82,6 +83,7 @@ impl Operation {
             O::TagResource => "TagResource",
             O::UntagResource => "UntagResource",
             O::ListTagsForResource => "ListTagsForResource",
+            O::WriteRecords => "WriteRecords",
             O::NotYetImplemented(name) => name,
         }
     }

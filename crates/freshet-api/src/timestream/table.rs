@@ -422,17 +422,19 @@ pub async fn update(
 
 pub async fn delete(app: &AppState, req: &VerifiedRequest, r: TableRef) -> Result<Value, ApiError> {
     let (db, name) = r.names()?;
-    let scope = scope(req);
-    if app.store.database(&scope, &db).await?.is_none() {
-        return Err(database::not_found(&db));
-    }
+    let t = existing(app, req, &db, &name).await?;
     app.store
-        .delete_table(&scope, &db, &name)
+        .delete_table(&t.scope, &db, &name)
         .await
         .map_err(|e| match e {
             MetaError::NotFound(_) => not_found(&name),
             e => e.into(),
         })?;
+    // The catalog entry is gone, so the data is unreachable; if this is interrupted, startup finishes the cleanup.
+    app.storage
+        .drop_table(&t.id)
+        .await
+        .map_err(super::records::storage_error)?;
     Ok(json!({}))
 }
 

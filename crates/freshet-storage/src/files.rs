@@ -1,0 +1,357 @@
+//! Data files: sorted Parquet files in the object store, one directory per table incarnation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampNanosecondArray,
+    new_null_array,
+};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampNanosecondType};
+use bytes::Bytes;
+use freshet_meta::FileRecord;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::buffer::SeriesKey;
+use crate::record::{Measures, ScalarType, Value};
+use crate::schema::{
+    MEASURE_NAME_COLUMN, MeasureKind, TIME_COLUMN, TableSchema, VERSION_COLUMN, value_column,
+};
+use crate::{FileKey, Result};
+
+pub fn table_prefix(table_id: &str) -> String {
+    format!("tables/{table_id}/")
+}
+
+/// Writes a sorted batch as a new Parquet file and returns its record (not yet registered).
+pub async fn write(
+    objects: &Arc<dyn ObjectStore>,
+    table_id: &str,
+    batch: &RecordBatch,
+    level: i64,
+) -> Result<FileRecord> {
+    let times = batch
+        .column_by_name(TIME_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError("batch without a time column".into())
+        })?;
+    let min_time = arrow::compute::min(times).unwrap_or(0);
+    let max_time = arrow::compute::max(times).unwrap_or(0);
+    let rows = batch.num_rows() as i64;
+    let batch = batch.clone();
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_max_row_group_row_count(Some(1 << 20))
+            .build();
+        let mut out = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
+        w.write(&batch)?;
+        w.close()?;
+        Ok(out)
+    })
+    .await
+    .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))??;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let path = format!("{}{id}.parquet", table_prefix(table_id));
+    let size = bytes.len() as i64;
+    objects
+        .put(&Path::from(path.as_str()), Bytes::from(bytes).into())
+        .await?;
+    Ok(FileRecord {
+        table_id: table_id.to_owned(),
+        id,
+        path,
+        min_time,
+        max_time,
+        rows,
+        bytes: size,
+        level,
+        created_ms: 0,
+    })
+}
+
+pub async fn read(objects: &Arc<dyn ObjectStore>, path: &str) -> Result<Vec<RecordBatch>> {
+    let bytes = objects.get(&Path::from(path)).await?.bytes().await?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(64 * 1024)
+        .build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Reshapes a batch written with an older schema to `schema`: columns by name, missing ones null.
+pub fn adapt(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Arc::clone(c),
+            _ => new_null_array(f.data_type(), batch.num_rows()),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+pub async fn delete_prefix(objects: &Arc<dyn ObjectStore>, prefix: &str) -> Result<()> {
+    let listed: Vec<_> = objects
+        .list(Some(&Path::from(prefix)))
+        .try_collect()
+        .await?;
+    for meta in listed {
+        match objects.delete(&meta.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The series key of row `i` of a batch in table schema.
+fn series_of(
+    batch: &RecordBatch,
+    dims: &[(String, &StringArray)],
+    names: &StringArray,
+    i: usize,
+) -> SeriesKey {
+    let _ = batch;
+    let mut dimensions: Vec<(String, String)> = dims
+        .iter()
+        .filter(|(_, a)| a.is_valid(i))
+        .map(|(n, a)| (n.clone(), a.value(i).to_owned()))
+        .collect();
+    dimensions.sort();
+    SeriesKey {
+        dimensions,
+        measure_name: names.value(i).to_owned(),
+    }
+}
+
+fn value_at(col: &ArrayRef, t: ScalarType, i: usize) -> Option<Value> {
+    if col.is_null(i) {
+        return None;
+    }
+    Some(match t {
+        ScalarType::Double => Value::Double(col.as_primitive::<Float64Type>().value(i)),
+        ScalarType::Bigint => Value::Bigint(col.as_primitive::<Int64Type>().value(i)),
+        ScalarType::Varchar => Value::Varchar(col.as_string::<i32>().value(i).to_owned()),
+        ScalarType::Boolean => Value::Boolean(col.as_boolean().value(i)),
+        ScalarType::Timestamp => {
+            Value::Timestamp(col.as_primitive::<TimestampNanosecondType>().value(i))
+        }
+    })
+}
+
+/// Reconstructs the measures of row `i` of a batch in table schema.
+fn measures_at(
+    batch: &RecordBatch,
+    schema: &TableSchema,
+    measure_name: &str,
+    i: usize,
+) -> Option<Measures> {
+    match schema.measure(measure_name)? {
+        MeasureKind::Single(t) => {
+            value_at(batch.column_by_name(value_column(t))?, t, i).map(Measures::Single)
+        }
+        MeasureKind::Multi => {
+            let mut m: Vec<(String, Value)> = schema
+                .multi_measures()
+                .iter()
+                .filter_map(|(n, t)| Some((n.clone(), value_at(batch.column_by_name(n)?, *t, i)?)))
+                .collect();
+            m.sort_by(|a, b| a.0.cmp(&b.0));
+            Some(Measures::Multi(m))
+        }
+    }
+}
+
+struct Columns<'a> {
+    dims: Vec<(String, &'a StringArray)>,
+    names: &'a StringArray,
+    times: &'a TimestampNanosecondArray,
+    versions: &'a arrow::array::Int64Array,
+}
+
+fn columns<'a>(batch: &'a RecordBatch, schema: &TableSchema) -> Option<Columns<'a>> {
+    Some(Columns {
+        dims: schema
+            .dimensions()
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.clone(),
+                    batch
+                        .column_by_name(d)?
+                        .as_any()
+                        .downcast_ref::<StringArray>()?,
+                ))
+            })
+            .collect(),
+        names: batch
+            .column_by_name(MEASURE_NAME_COLUMN)?
+            .as_any()
+            .downcast_ref()?,
+        times: batch.column_by_name(TIME_COLUMN)?.as_any().downcast_ref()?,
+        versions: batch
+            .column_by_name(VERSION_COLUMN)?
+            .as_any()
+            .downcast_ref()?,
+    })
+}
+
+/// Finds the stored version and measures of `keys` in the data files that may hold them.
+pub async fn lookup(
+    objects: &Arc<dyn ObjectStore>,
+    files: &[FileRecord],
+    keys: &[FileKey],
+) -> Result<HashMap<FileKey, (i64, Measures)>> {
+    let wanted: std::collections::HashSet<&FileKey> = keys.iter().collect();
+    let mut found: HashMap<FileKey, (i64, Measures)> = HashMap::new();
+    for f in files {
+        if !keys
+            .iter()
+            .any(|(_, t)| (f.min_time..=f.max_time).contains(t))
+        {
+            continue;
+        }
+        for batch in read(objects, &f.path).await? {
+            let schema = schema_of_batch(&batch);
+            let Some(cols) = columns(&batch, &schema) else {
+                continue;
+            };
+            for i in 0..batch.num_rows() {
+                let t = cols.times.value(i);
+                if !keys.iter().any(|(_, kt)| *kt == t) {
+                    continue;
+                }
+                let key = (series_of(&batch, &cols.dims, cols.names, i), t);
+                if !wanted.contains(&key) {
+                    continue;
+                }
+                let version = cols.versions.value(i);
+                if found.get(&key).is_some_and(|(v, _)| *v >= version) {
+                    continue;
+                }
+                if let Some(m) = measures_at(&batch, &schema, &key.0.measure_name, i) {
+                    found.insert(key, (version, m));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A table schema good enough to read one file's rows back: derived from the file's own columns and values.
+fn schema_of_batch(batch: &RecordBatch) -> TableSchema {
+    use freshet_meta::{ColumnKind, ColumnRecord};
+    let s = batch.schema();
+    let names = batch
+        .column_by_name(MEASURE_NAME_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    let mut records = Vec::new();
+    let mut ordinal = 0;
+    let mut push = |name: &str, kind, data_type: &str| {
+        records.push(ColumnRecord {
+            name: name.to_owned(),
+            kind,
+            data_type: data_type.to_owned(),
+            ordinal,
+        });
+        ordinal += 1;
+    };
+    let mut singles = Vec::new();
+    for f in s.fields() {
+        let n = f.name().as_str();
+        if n == MEASURE_NAME_COLUMN || n == TIME_COLUMN || n == VERSION_COLUMN {
+            continue;
+        }
+        if let Some(t) = n.strip_prefix("measure_value::") {
+            singles.push((n.to_owned(), t.to_ascii_uppercase()));
+        } else if let Some(t) = scalar_of(f.data_type()) {
+            // Dimensions are Utf8 and come before measure_name in file order; measures come after time.
+            let before_measure_name = s.index_of(n).ok() < s.index_of(MEASURE_NAME_COLUMN).ok();
+            if before_measure_name {
+                push(n, ColumnKind::Dimension, "VARCHAR");
+            } else {
+                push(n, ColumnKind::MultiMeasure, t.as_str());
+            }
+        }
+    }
+    // Measure kinds per name: single if its row has a value in a measure_value column, else multi.
+    if let Some(names) = names {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..batch.num_rows() {
+            let name = names.value(i);
+            if !seen.insert(name.to_owned()) {
+                continue;
+            }
+            let single = singles
+                .iter()
+                .find(|(col, _)| batch.column_by_name(col).is_some_and(|c| c.is_valid(i)));
+            match single {
+                Some((_, t)) => push(name, ColumnKind::MeasureName, t),
+                None => push(name, ColumnKind::MeasureName, "MULTI"),
+            }
+        }
+    }
+    TableSchema::from_records(&records)
+}
+
+fn scalar_of(t: &arrow::datatypes::DataType) -> Option<ScalarType> {
+    use arrow::datatypes::DataType as D;
+    Some(match t {
+        D::Float64 => ScalarType::Double,
+        D::Int64 => ScalarType::Bigint,
+        D::Utf8 => ScalarType::Varchar,
+        D::Boolean => ScalarType::Boolean,
+        D::Timestamp(_, _) => ScalarType::Timestamp,
+        _ => return None,
+    })
+}
+
+/// Keeps, for every (series, time), only the row with the highest version. Batches are all in `schema`.
+pub fn resolve_versions(
+    schema: &SchemaRef,
+    table: &TableSchema,
+    batches: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
+    let _ = schema;
+    let mut best: HashMap<(SeriesKey, i64), (usize, usize, i64)> = HashMap::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let Some(cols) = columns(batch, table) else {
+            continue;
+        };
+        for i in 0..batch.num_rows() {
+            let key = (
+                series_of(batch, &cols.dims, cols.names, i),
+                cols.times.value(i),
+            );
+            let v = cols.versions.value(i);
+            match best.get(&key) {
+                Some((_, _, bv)) if *bv >= v => {}
+                _ => {
+                    best.insert(key, (b, i, v));
+                }
+            }
+        }
+    }
+    let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![false; b.num_rows()]).collect();
+    for (b, i, _) in best.into_values() {
+        keep[b][i] = true;
+    }
+    batches
+        .iter()
+        .zip(keep)
+        .map(|(batch, k)| Ok(filter_record_batch(batch, &BooleanArray::from(k))?))
+        .collect()
+}

@@ -1,0 +1,785 @@
+//! The storage engine: writes go to the WAL (fsynced, group-committed) and into a per-table write buffer, which is
+//! persisted as sorted Parquet files through `object_store`; queries read the buffer and the files together.
+//!
+//! Storage knows nothing of HTTP, wire formats or principals: it takes validated `WriteRow`s and answers with
+//! per-row outcomes and Arrow batches.
+
+mod buffer;
+mod files;
+mod record;
+mod schema;
+
+pub use record::{Measures, ScalarType, Value, WalBatch, WriteRow};
+pub use schema::{
+    MEASURE_NAME_COLUMN, MeasureKind, TIME_COLUMN, TableSchema, VERSION_COLUMN, arrow_type,
+    value_column,
+};
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use freshet_meta::{FileRecord, MetadataStore, TableRecord};
+use freshet_wal::{Entry, Wal};
+use object_store::ObjectStore;
+
+use buffer::{Applied, Buffer, Interner, SeriesKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The write buffer is full because persistence is behind: the client should retry later.
+    #[error("the write buffer is full ({0} bytes buffered); retry later")]
+    Throttled(usize),
+    /// The WAL failed; nothing more can be acknowledged. A bug or a broken disk, never the caller's fault.
+    #[error("write-ahead log failure: {0}")]
+    Wal(#[from] freshet_wal::Error),
+    #[error(transparent)]
+    Meta(#[from] freshet_meta::Error),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("data file: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("storage is stopped after an earlier write-ahead log failure")]
+    Failed,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Limits and thresholds of the engine.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Buffered bytes across all tables beyond which writes are throttled.
+    pub buffer_limit_bytes: usize,
+    /// A table's buffer is persisted once it holds this many bytes…
+    pub persist_bytes: usize,
+    /// …or once it is this old.
+    pub persist_age: Duration,
+    /// How often the background task looks for work.
+    pub tick: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            buffer_limit_bytes: 1 << 30,
+            persist_bytes: 64 << 20,
+            persist_age: Duration::from_secs(60),
+            tick: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The future ingestion period: records up to 15 minutes ahead of the clock are accepted.
+pub const FUTURE_WINDOW_NS: i64 = 15 * 60 * 1_000_000_000;
+const NS_PER_HOUR: i64 = 3_600 * 1_000_000_000;
+
+/// Why a record was refused, in the form `RejectedRecords` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub index: usize,
+    pub reason: String,
+    pub existing_version: Option<i64>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub memory_store: usize,
+    pub magnetic_store: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+/// What a query reads of a table: the current schema and batches in that schema (with the hidden version column),
+/// already free of superseded versions.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub schema: SchemaRef,
+    pub table_schema: TableSchema,
+    pub batches: Vec<RecordBatch>,
+}
+
+struct TableState {
+    id: String,
+    schema: TableSchema,
+    interner: Interner,
+    active: Buffer,
+    frozen: Vec<Buffer>,
+    files: Vec<FileRecord>,
+    /// Bumped whenever `files` changes, so a write that looked at files without the lock can tell.
+    files_generation: u64,
+    /// Time range per series of the rows persisted by this process.
+    persisted_ranges: HashMap<u32, (i64, i64)>,
+    /// Files from before this start carry no per-series ranges: times up to here may exist in them.
+    unknown_before: i64,
+    /// Some key may exist in more than one place (buffers or files), so reads must resolve versions.
+    may_overlap: bool,
+}
+
+impl std::fmt::Debug for TableState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableState")
+            .field("id", &self.id)
+            .field("rows", &self.active.rows.len())
+            .finish()
+    }
+}
+
+/// Sequence numbers whose rows are in a buffer: everything up to `frontier` has been applied.
+#[derive(Debug)]
+struct Frontier {
+    frontier: u64,
+    done: BTreeSet<u64>,
+    truncated: u64,
+}
+
+impl Frontier {
+    fn complete(&mut self, seq: u64) {
+        self.done.insert(seq);
+        while self.done.remove(&(self.frontier + 1)) {
+            self.frontier += 1;
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Storage")
+    }
+}
+
+struct Inner {
+    meta: Arc<dyn MetadataStore>,
+    objects: Arc<dyn ObjectStore>,
+    wal: Arc<dyn Wal>,
+    config: StorageConfig,
+    tables: Mutex<HashMap<String, Arc<Mutex<TableState>>>>,
+    buffered_bytes: AtomicUsize,
+    frontier: Mutex<Frontier>,
+    failed: AtomicBool,
+    next_generation: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Storage {
+    /// Opens the engine and replays `replay` (the WAL entries not yet persisted, as `LocalWal::open` returns them).
+    /// `first_seq` is the sequence number the WAL gives its next append.
+    pub async fn open(
+        meta: Arc<dyn MetadataStore>,
+        objects: Arc<dyn ObjectStore>,
+        wal: Arc<dyn Wal>,
+        replay: Vec<Entry>,
+        first_seq: u64,
+        config: StorageConfig,
+    ) -> Result<Self> {
+        let storage = Self {
+            inner: Arc::new(Inner {
+                meta,
+                objects,
+                wal,
+                config,
+                tables: Mutex::default(),
+                buffered_bytes: AtomicUsize::new(0),
+                frontier: Mutex::new(Frontier {
+                    frontier: first_seq.saturating_sub(1),
+                    done: BTreeSet::new(),
+                    truncated: 0,
+                }),
+                failed: AtomicBool::new(false),
+                next_generation: AtomicU64::new(1),
+            }),
+        };
+        for orphan in storage.inner.meta.orphaned_table_ids().await? {
+            tracing::info!(table_id = %orphan, "removing the data of a deleted table");
+            storage.remove_table_data(&orphan).await?;
+        }
+        let replayed = replay.len();
+        for entry in replay {
+            storage.replay(entry).await?;
+        }
+        if replayed > 0 {
+            tracing::info!(entries = replayed, "replayed the write-ahead log");
+        }
+        Ok(storage)
+    }
+
+    async fn replay(&self, entry: Entry) -> Result<()> {
+        let Some(batch) = WalBatch::decode(&entry.payload) else {
+            tracing::warn!(
+                seq = entry.seq,
+                "skipping a write-ahead log entry this version cannot read"
+            );
+            return Ok(());
+        };
+        if self
+            .inner
+            .meta
+            .table_by_id(&batch.table_id)
+            .await?
+            .is_none()
+        {
+            return Ok(()); // the table was deleted after this write
+        }
+        let state = self.table_state(&batch.table_id).await?;
+        let added = {
+            let mut st = lock(&state);
+            let mut added = Vec::new();
+            let mut bytes = 0;
+            for row in &batch.rows {
+                if let Err(reason) = st.schema.admit(row, &mut added) {
+                    tracing::warn!(seq = entry.seq, %reason, "a replayed row no longer fits the schema; skipped");
+                    continue;
+                }
+                let series = st.interner.intern(&row.dimensions, &row.measure_name);
+                if st.active.apply(series, row) == Applied::Inserted {
+                    bytes += row.approx_bytes();
+                }
+            }
+            st.active.note_seq(entry.seq);
+            self.inner
+                .buffered_bytes
+                .fetch_add(bytes, Ordering::Relaxed);
+            added
+        };
+        if !added.is_empty() {
+            self.inner.meta.add_columns(&batch.table_id, &added).await?;
+        }
+        Ok(())
+    }
+
+    /// The state of a table, loaded from the metadata store on first use.
+    async fn table_state(&self, table_id: &str) -> Result<Arc<Mutex<TableState>>> {
+        if let Some(s) = lock(&self.inner.tables).get(table_id) {
+            return Ok(Arc::clone(s));
+        }
+        let columns = self.inner.meta.columns(table_id).await?;
+        let files = self.inner.meta.files(table_id).await?;
+        let unknown_before = files.iter().map(|f| f.max_time).max().unwrap_or(i64::MIN);
+        let state = TableState {
+            id: table_id.to_owned(),
+            schema: TableSchema::from_records(&columns),
+            interner: Interner::default(),
+            active: Buffer::new(self.inner.next_generation.fetch_add(1, Ordering::Relaxed)),
+            frozen: Vec::new(),
+            may_overlap: !files.is_empty(),
+            files,
+            files_generation: 0,
+            persisted_ranges: HashMap::new(),
+            unknown_before,
+        };
+        let mut tables = lock(&self.inner.tables);
+        Ok(Arc::clone(
+            tables
+                .entry(table_id.to_owned())
+                .or_insert_with(|| Arc::new(Mutex::new(state))),
+        ))
+    }
+
+    /// Bytes held in write buffers across all tables.
+    pub fn buffered_bytes(&self) -> usize {
+        self.inner.buffered_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Writes validated rows (each with its index in the request) to `table`. Each row is accepted into the memory
+    /// or magnetic store, or rejected with a reason. Returns once the accepted rows are durable.
+    ///
+    /// Not cancellation-safe: run it to completion (callers spawn it), or buffers wait for a WAL append that never
+    /// finishes.
+    pub async fn write(
+        &self,
+        table: &TableRecord,
+        rows: Vec<(usize, WriteRow)>,
+        now_ns: i64,
+    ) -> Result<WriteOutcome> {
+        if self.inner.failed.load(Ordering::Relaxed) {
+            return Err(Error::Failed);
+        }
+        let buffered = self.buffered_bytes();
+        if buffered >= self.inner.config.buffer_limit_bytes {
+            return Err(Error::Throttled(buffered));
+        }
+        let mut outcome = WriteOutcome::default();
+        let mut candidates = Vec::with_capacity(rows.len());
+        for (index, row) in rows {
+            match window(table, row.time, now_ns) {
+                Ok(store) => match required_dimension(table, &row) {
+                    None => candidates.push((index, row, store)),
+                    Some(reason) => outcome.rejected.push(Rejection {
+                        index,
+                        reason,
+                        existing_version: None,
+                    }),
+                },
+                Err(reason) => outcome.rejected.push(Rejection {
+                    index,
+                    reason,
+                    existing_version: None,
+                }),
+            }
+        }
+
+        let state = self.table_state(&table.id).await?;
+        let (accepted, added, generation) = loop {
+            // Phase 1: which rows may already be in a data file? Read those keys without holding the lock.
+            let (lookups, files, files_generation) = {
+                let mut st = lock(&state);
+                let st = &mut *st;
+                let mut lookups = Vec::new();
+                for (_, row, _) in &candidates {
+                    let series = st.interner.intern(&row.dimensions, &row.measure_name);
+                    let in_buffers = st.active.rows.contains_key(&(series, row.time))
+                        || st
+                            .frozen
+                            .iter()
+                            .any(|b| b.rows.contains_key(&(series, row.time)));
+                    let maybe_in_files = row.time <= st.unknown_before
+                        || st
+                            .persisted_ranges
+                            .get(&series)
+                            .is_some_and(|(lo, hi)| (*lo..=*hi).contains(&row.time));
+                    if !in_buffers && maybe_in_files {
+                        lookups.push((st.interner.key(series).clone(), row.time));
+                    }
+                }
+                (lookups, st.files.clone(), st.files_generation)
+            };
+            let persisted = if lookups.is_empty() {
+                HashMap::new()
+            } else {
+                files::lookup(&self.inner.objects, &files, &lookups).await?
+            };
+
+            // Phase 2: decide and apply under the lock, unless the files changed meanwhile.
+            let mut st = lock(&state);
+            if st.files_generation != files_generation {
+                continue;
+            }
+            let st = &mut *st;
+            let mut added = Vec::new();
+            let mut accepted = Vec::new();
+            let mut bytes = 0;
+            for (index, row, store) in std::mem::take(&mut candidates) {
+                let series = st.interner.intern(&row.dimensions, &row.measure_name);
+                let key = (series, row.time);
+                let from_buffers = st
+                    .active
+                    .rows
+                    .get(&key)
+                    .or_else(|| st.frozen.iter().rev().find_map(|b| b.rows.get(&key)))
+                    .map(|s| (s.version, s.measures.clone()));
+                let in_active = st.active.rows.contains_key(&key);
+                let existing = from_buffers.or_else(|| {
+                    persisted
+                        .get(&(st.interner.key(series).clone(), row.time))
+                        .cloned()
+                });
+                if let Some((version, measures)) = &existing
+                    && let Some(reason) = conflict(&row, *version, measures)
+                {
+                    outcome.rejected.push(Rejection {
+                        index,
+                        reason,
+                        existing_version: Some(*version),
+                    });
+                    continue;
+                }
+                if let Err(reason) = st.schema.admit(&row, &mut added) {
+                    outcome.rejected.push(Rejection {
+                        index,
+                        reason,
+                        existing_version: None,
+                    });
+                    continue;
+                }
+                if existing.is_some() && !in_active {
+                    st.may_overlap = true;
+                }
+                if st.active.apply(series, &row) == Applied::Inserted {
+                    bytes += row.approx_bytes();
+                }
+                match store {
+                    Store::Memory => outcome.memory_store += 1,
+                    Store::Magnetic => outcome.magnetic_store += 1,
+                }
+                accepted.push(row);
+            }
+            if !accepted.is_empty() {
+                st.active.pending += 1;
+            }
+            self.inner
+                .buffered_bytes
+                .fetch_add(bytes, Ordering::Relaxed);
+            break (accepted, added, st.active.generation);
+        };
+        outcome.rejected.sort_by_key(|r| r.index);
+        if accepted.is_empty() {
+            return Ok(outcome);
+        }
+
+        let payload = WalBatch {
+            table_id: table.id.clone(),
+            rows: accepted,
+        }
+        .encode();
+        let appended = self.inner.wal.append(payload).await;
+        let seq = match appended {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.inner.failed.store(true, Ordering::Relaxed);
+                tracing::error!(error = %e, "write-ahead log append failed; refusing further writes");
+                return Err(e.into());
+            }
+        };
+        {
+            let mut st = lock(&state);
+            let st = &mut *st;
+            if let Some(b) = std::iter::once(&mut st.active)
+                .chain(st.frozen.iter_mut())
+                .find(|b| b.generation == generation)
+            {
+                b.pending -= 1;
+                b.note_seq(seq);
+            }
+        }
+        lock(&self.inner.frontier).complete(seq);
+        if !added.is_empty() {
+            self.inner.meta.add_columns(&table.id, &added).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The table's rows within `[from, to]` (nanoseconds, inclusive; `None` is unbounded), from buffers and files.
+    pub async fn scan(
+        &self,
+        table: &TableRecord,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Snapshot> {
+        let state = self.table_state(&table.id).await?;
+        let in_range =
+            |lo: i64, hi: i64| from.is_none_or(|f| hi >= f) && to.is_none_or(|t| lo <= t);
+        let (table_schema, schema, mut buffered, files, may_overlap) = {
+            let st = lock(&state);
+            let schema = st.schema.arrow_schema();
+            let mut batches = Vec::new();
+            for b in st.frozen.iter().chain(std::iter::once(&st.active)) {
+                let rows: Vec<_> = b
+                    .rows
+                    .iter()
+                    .filter(|((_, t), _)| in_range(*t, *t))
+                    .collect();
+                if !rows.is_empty() {
+                    batches.push(buffer::to_batch(&st.schema, &schema, &st.interner, &rows)?);
+                }
+            }
+            let files: Vec<FileRecord> = st
+                .files
+                .iter()
+                .filter(|f| in_range(f.min_time, f.max_time))
+                .cloned()
+                .collect();
+            (st.schema.clone(), schema, batches, files, st.may_overlap)
+        };
+        let mut batches = Vec::new();
+        for f in &files {
+            for batch in files::read(&self.inner.objects, &f.path).await? {
+                batches.push(files::adapt(&batch, &schema)?);
+            }
+        }
+        batches.append(&mut buffered);
+        if may_overlap {
+            batches = files::resolve_versions(&schema, &table_schema, batches)?;
+        }
+        Ok(Snapshot {
+            schema,
+            table_schema,
+            batches,
+        })
+    }
+
+    /// The table's schema as writes have shaped it.
+    pub async fn schema(&self, table_id: &str) -> Result<TableSchema> {
+        let state = self.table_state(table_id).await?;
+        let st = lock(&state);
+        Ok(st.schema.clone())
+    }
+
+    /// Deletes a table's buffered rows, data files and schema. Its WAL entries are skipped at replay.
+    pub async fn drop_table(&self, table_id: &str) -> Result<()> {
+        if let Some(state) = lock(&self.inner.tables).remove(table_id) {
+            let st = lock(&state);
+            let bytes = st.active.bytes + st.frozen.iter().map(|b| b.bytes).sum::<usize>();
+            self.inner
+                .buffered_bytes
+                .fetch_sub(bytes, Ordering::Relaxed);
+        }
+        self.remove_table_data(table_id).await
+    }
+
+    async fn remove_table_data(&self, table_id: &str) -> Result<()> {
+        files::delete_prefix(&self.inner.objects, &files::table_prefix(table_id)).await?;
+        self.inner.meta.forget_table_data(table_id).await?;
+        Ok(())
+    }
+
+    /// Persists every table's buffer whose size or age calls for it; `force` persists every non-empty buffer.
+    pub async fn persist(&self, force: bool) -> Result<()> {
+        let tables: Vec<_> = lock(&self.inner.tables).values().cloned().collect();
+        for state in tables {
+            let due = {
+                let st = lock(&state);
+                !st.active.rows.is_empty()
+                    && (force
+                        || st.active.bytes >= self.inner.config.persist_bytes
+                        || st.active.created.elapsed() >= self.inner.config.persist_age)
+            };
+            if due {
+                self.persist_table(&state).await?;
+            }
+        }
+        self.truncate_wal().await
+    }
+
+    async fn persist_table(&self, state: &Arc<Mutex<TableState>>) -> Result<()> {
+        let generation = {
+            let mut st = lock(state);
+            let fresh = Buffer::new(self.inner.next_generation.fetch_add(1, Ordering::Relaxed));
+            let old = std::mem::replace(&mut st.active, fresh);
+            let g = old.generation;
+            st.frozen.push(old);
+            g
+        };
+        // Wait for writes applied to the frozen buffer to finish their WAL append.
+        loop {
+            let pending = {
+                let st = lock(state);
+                st.frozen
+                    .iter()
+                    .find(|b| b.generation == generation)
+                    .map_or(0, |b| b.pending)
+            };
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let (table_id, batch, ranges) = {
+            let st = lock(state);
+            let Some(frozen) = st.frozen.iter().find(|b| b.generation == generation) else {
+                return Ok(()); // the table was dropped meanwhile
+            };
+            let schema = st.schema.arrow_schema();
+            let rows: Vec<_> = frozen.rows.iter().collect();
+            let mut ranges: HashMap<u32, (i64, i64)> = HashMap::new();
+            for ((series, time), _) in &rows {
+                let r = ranges.entry(*series).or_insert((*time, *time));
+                r.0 = r.0.min(*time);
+                r.1 = r.1.max(*time);
+            }
+            (
+                st.id.clone(),
+                buffer::to_batch(&st.schema, &schema, &st.interner, &rows)?,
+                ranges,
+            )
+        };
+        let file = files::write(&self.inner.objects, &table_id, &batch, 0).await?;
+        self.inner
+            .meta
+            .replace_files(&table_id, std::slice::from_ref(&file), &[])
+            .await?;
+        let mut st = lock(state);
+        for (series, (lo, hi)) in ranges {
+            let r = st.persisted_ranges.entry(series).or_insert((lo, hi));
+            r.0 = r.0.min(lo);
+            r.1 = r.1.max(hi);
+        }
+        st.files.push(file);
+        st.files_generation += 1;
+        if let Some(pos) = st.frozen.iter().position(|b| b.generation == generation) {
+            let done = st.frozen.remove(pos);
+            self.inner
+                .buffered_bytes
+                .fetch_sub(done.bytes, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Truncates the WAL below the oldest entry whose rows are still only in a buffer.
+    async fn truncate_wal(&self) -> Result<()> {
+        let mut upto = lock(&self.inner.frontier).frontier;
+        let tables: Vec<_> = lock(&self.inner.tables).values().cloned().collect();
+        for state in tables {
+            let st = lock(&state);
+            for b in st.frozen.iter().chain(std::iter::once(&st.active)) {
+                if let Some(min) = b.min_seq {
+                    upto = upto.min(min - 1);
+                }
+            }
+        }
+        let advanced = {
+            let mut f = lock(&self.inner.frontier);
+            let advanced = upto > f.truncated;
+            f.truncated = f.truncated.max(upto);
+            advanced
+        };
+        if advanced {
+            self.inner.wal.truncate(upto).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs persistence in the background until the returned handle is aborted.
+    pub fn start_background(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(this.inner.config.tick).await;
+                if let Err(e) = this.persist(false).await {
+                    tracing::error!(error = %e, "background persistence failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+/// Where an accepted record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Memory,
+    Magnetic,
+}
+
+fn format_ns(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000) as u32;
+    match time_fmt(secs, nanos) {
+        Some(s) => s,
+        None => format!("{ns} ns"),
+    }
+}
+
+fn time_fmt(secs: i64, nanos: u32) -> Option<String> {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    Some(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        nanos
+    ))
+}
+
+/// Which store a record's time falls in, or why it falls in none.
+fn window(table: &TableRecord, time: i64, now: i64) -> Result<Store, String> {
+    let memory_start = now.saturating_sub(table.memory_store_hours.saturating_mul(NS_PER_HOUR));
+    let end = now.saturating_add(FUTURE_WINDOW_NS);
+    if time > end {
+        return Err(format!(
+            "The record timestamp {} is more than 15 minutes in the future (the ingestion window ends at {}).",
+            format_ns(time),
+            format_ns(end)
+        ));
+    }
+    if time >= memory_start {
+        return Ok(Store::Memory);
+    }
+    let magnetic_start =
+        now.saturating_sub(table.magnetic_store_days.saturating_mul(24 * NS_PER_HOUR));
+    if table.magnetic_store_write.enabled && time >= magnetic_start {
+        return Ok(Store::Magnetic);
+    }
+    let start = if table.magnetic_store_write.enabled {
+        magnetic_start
+    } else {
+        memory_start
+    };
+    Err(format!(
+        "The record timestamp {} is outside the time range [{}, {}] of the table's {}.",
+        format_ns(time),
+        format_ns(start),
+        format_ns(end),
+        if table.magnetic_store_write.enabled {
+            "magnetic store retention"
+        } else {
+            "memory store retention; enable magnetic store writes to write older records"
+        }
+    ))
+}
+
+/// The reason to reject a record with a `REQUIRED` partition-key dimension it does not have.
+fn required_dimension(table: &TableRecord, row: &WriteRow) -> Option<String> {
+    let key = table.partition_keys.first()?;
+    if key.kind != "DIMENSION" || key.enforcement.as_deref() != Some("REQUIRED") {
+        return None;
+    }
+    let name = key.name.as_deref()?;
+    if row.dimensions.iter().any(|(d, _)| d == name) {
+        return None;
+    }
+    Some(format!(
+        "The record is missing the dimension {name}, which the table's composite partition key requires \
+         (EnforcementInRecord is REQUIRED)."
+    ))
+}
+
+/// AWS's rule: a higher version replaces; the same or a lower version is refused unless the values are identical.
+fn conflict(row: &WriteRow, existing_version: i64, existing: &Measures) -> Option<String> {
+    if row.version > existing_version || row.measures == *existing {
+        return None;
+    }
+    if row.version == existing_version {
+        Some(
+            "A record already exists with the same time, dimensions, measure name, and record version. A higher \
+             record version must be specified in order to update the measure value. Specifying record version is \
+             supported by the latest SDKs."
+                .to_owned(),
+        )
+    } else {
+        Some(format!(
+            "The record version {} is lower than the existing version {existing_version}. A higher version is \
+             required to update the measure value.",
+            row.version
+        ))
+    }
+}
+
+/// A key to look up in data files.
+pub(crate) type FileKey = (SeriesKey, i64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_render_in_utc() {
+        assert_eq!(format_ns(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            format_ns(1_655_487_883_771_000_678),
+            "2022-06-17T17:44:43.771000678Z"
+        );
+        assert_eq!(format_ns(-1), "1969-12-31T23:59:59.999999999Z");
+    }
+}
