@@ -45,6 +45,8 @@ pub enum ApiError {
     InvalidAction(String),
     /// awsQuery: no `Action` at all.
     MissingAction,
+    /// The query is valid but failed while running.
+    QueryExecution(String),
     /// `WriteRecords` refused some records (the others were written): `RejectedRecords` entries.
     RejectedRecords(Vec<serde_json::Value>),
 }
@@ -188,6 +190,13 @@ impl ApiError {
                 m,
                 false,
             ),
+            ApiError::QueryExecution(m) => w(
+                StatusCode::BAD_REQUEST,
+                "QueryExecutionException",
+                Some(TIMESTREAM_NS),
+                m,
+                false,
+            ),
             ApiError::RejectedRecords(_) => w(
                 StatusCode::from_u16(419).unwrap_or(StatusCode::BAD_REQUEST),
                 "RejectedRecordsException",
@@ -248,6 +257,7 @@ impl ApiError {
                 "Sender",
             ),
             ApiError::Validation(m) => (bad, "ValidationError", m.clone(), "Sender"),
+            ApiError::QueryExecution(m) => (bad, "ValidationError", m.clone(), "Sender"),
             ApiError::RejectedRecords(_) => (
                 bad,
                 "ValidationError",

@@ -48,6 +48,7 @@ pub struct AppState {
     pub region: Region,
     pub metrics: Arc<Metrics>,
     pub storage: freshet_storage::Storage,
+    pub query: freshet_query::QueryEngine,
 }
 
 /// The HTTP application: `POST /` for the AWS APIs (and `GET /` for presigned STS calls), `/health`, `/metrics`.

@@ -3,6 +3,7 @@
 //! Both SDK clients share the target prefix and the SigV4 service name, so one router serves both.
 
 mod database;
+mod query;
 mod records;
 mod router;
 mod table;
@@ -89,6 +90,7 @@ async fn run(
         O::UntagResource => tags::untag(app, req, parse(body)?).await,
         O::ListTagsForResource => tags::list(app, req, parse(body)?).await,
         O::WriteRecords => records::write(app, req, parse(body)?).await,
+        O::Query => query::query(app, req, parse(body)?).await,
         O::NotYetImplemented(name) => Err(ApiError::UnknownOperation(format!(
             "Operation {name} is not implemented by this version of Freshet."
         ))),

@@ -7,6 +7,7 @@ use freshet_api::{AppState, Metrics};
 use freshet_core::{Clock, SystemClock};
 use freshet_identity::{Bootstrap, Identity, MasterKey};
 use freshet_meta::{MetadataStore, SqliteStore};
+use freshet_query::QueryEngine;
 use freshet_storage::{Storage, StorageConfig};
 use freshet_wal::{LocalWal, WalOptions};
 use object_store::local::LocalFileSystem;
@@ -32,10 +33,18 @@ pub fn run(config: ServeConfig) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the I/O runtime")?;
-    runtime.block_on(serve(config))
+    // DataFusion gets its own CPU runtime so a heavy query never stalls the HTTP server.
+    let query_runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("freshet-query")
+        .enable_all()
+        .build()
+        .context("starting the query runtime")?;
+    let result = runtime.block_on(serve(config, &query_runtime));
+    query_runtime.shutdown_background();
+    result
 }
 
-async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating data directory {}", dir.display()))?;
@@ -51,6 +60,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let storage = open_storage(dir, Arc::clone(&store)).await?;
     let background = storage.start_background();
+    let query = QueryEngine::new(
+        Arc::clone(&store),
+        storage.clone(),
+        query_runtime.handle().clone(),
+    );
     let identity = Identity::new(Arc::clone(&store), master, Arc::clone(&clock));
     let boot = identity
         .bootstrap(Bootstrap {
@@ -85,6 +99,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         region: config.region,
         metrics: Arc::new(Metrics::default()),
         storage,
+        query,
     };
     tracing::info!(%bound, account = %boot.account_id, data_dir = %dir.display(), "freshet serving");
     eprintln!("freshet: listening on http://{bound}");

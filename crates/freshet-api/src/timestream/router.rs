@@ -19,6 +19,7 @@ pub enum Operation {
     UntagResource,
     ListTagsForResource,
     WriteRecords,
+    Query,
     /// A real Timestream operation this version does not serve yet.
     NotYetImplemented(&'static str),
 }
@@ -29,7 +30,6 @@ const LATER: &[&str] = &[
     "DescribeBatchLoadTask",
     "ListBatchLoadTasks",
     "ResumeBatchLoadTask",
-    "Query",
     "CancelQuery",
     "PrepareQuery",
     "CreateScheduledQuery",
@@ -62,6 +62,7 @@ impl Operation {
             "UntagResource" => O::UntagResource,
             "ListTagsForResource" => O::ListTagsForResource,
             "WriteRecords" => O::WriteRecords,
+            "Query" => O::Query,
             other => O::NotYetImplemented(LATER.iter().find(|l| **l == other)?),
         })
     }
@@ -84,6 +85,7 @@ impl Operation {
             O::UntagResource => "UntagResource",
             O::ListTagsForResource => "ListTagsForResource",
             O::WriteRecords => "WriteRecords",
+            O::Query => "Query",
             O::NotYetImplemented(name) => name,
         }
     }
@@ -105,8 +107,8 @@ mod tests {
             Some(Operation::CreateTable)
         );
         assert_eq!(
-            Operation::from_target("Timestream_20181101.Query").map(Operation::name),
-            Some("Query")
+            Operation::from_target("Timestream_20181101.CancelQuery").map(Operation::name),
+            Some("CancelQuery")
         );
         assert_eq!(Operation::from_target("Timestream_20181101.Nope"), None);
         assert_eq!(

@@ -1,0 +1,254 @@
+//! Query: Timestream SQL run by Apache DataFusion over a table's write buffer and data files.
+//!
+//! This is the first query path: each query gets a fresh `SessionContext` in which every table it names is
+//! registered from a storage snapshot. The full dialect, pushdown and pruning come with the query issue.
+
+mod dialect;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
+use datafusion::config::Dialect;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use freshet_meta::{MetadataStore, Scope};
+use freshet_storage::{Storage, VERSION_COLUMN};
+
+pub use dialect::rewrite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The query is not valid: syntax, unknown database, table or column. `ValidationException` on the wire.
+    #[error("{0}")]
+    Validation(String),
+    /// The query is valid but failed while running. `QueryExecutionException` on the wire.
+    #[error("{0}")]
+    Execution(String),
+    /// A bug or an engine failure.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A query's answer: Arrow batches in `schema`.
+#[derive(Debug)]
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    /// Bytes of table data the query read.
+    pub bytes_scanned: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryEngine {
+    meta: Arc<dyn MetadataStore>,
+    storage: Storage,
+    /// DataFusion runs here, on its own CPU runtime, not on the I/O runtime that serves HTTP.
+    runtime: tokio::runtime::Handle,
+}
+
+impl QueryEngine {
+    pub fn new(
+        meta: Arc<dyn MetadataStore>,
+        storage: Storage,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            meta,
+            storage,
+            runtime,
+        }
+    }
+
+    /// Runs `sql` for the tables of `scope`.
+    pub async fn run(&self, scope: &Scope, sql: &str) -> Result<QueryResult> {
+        let this = self.clone();
+        let (scope, sql) = (scope.clone(), sql.to_owned());
+        self.runtime
+            .spawn(async move { this.run_here(&scope, &sql).await })
+            .await
+            .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
+    }
+
+    async fn run_here(&self, scope: &Scope, original: &str) -> Result<QueryResult> {
+        let sql = rewrite(original);
+        let mut config = SessionConfig::new().with_information_schema(false);
+        config.options_mut().sql_parser.enable_ident_normalization = false;
+        let ctx = SessionContext::new_with_config(config);
+        let state = ctx.state();
+        let statement = state
+            .sql_to_statement(&sql, &Dialect::Generic)
+            .map_err(|e| syntax_error(&e))?;
+        let references = state
+            .resolve_table_references(&statement)
+            .map_err(|e| syntax_error(&e))?;
+
+        let mut bytes_scanned = 0u64;
+        for reference in references {
+            let (db, table) = match &reference {
+                TableReference::Partial { schema, table }
+                | TableReference::Full { schema, table, .. } => {
+                    (schema.to_string(), table.to_string())
+                }
+                TableReference::Bare { table } => {
+                    let table = table.to_string();
+                    if ctx.table_exist(reference.clone()).unwrap_or(false) {
+                        continue; // a CTE or an already registered name
+                    }
+                    return Err(Error::Validation(format!(
+                        "Table {table} must be qualified with its database, as database.table{}",
+                        position(original, &table)
+                    )));
+                }
+            };
+            if self
+                .meta
+                .database(scope, &db)
+                .await
+                .map_err(internal)?
+                .is_none()
+            {
+                return Err(Error::Validation(format!(
+                    "Requested database '{db}' not found for identifier '{db}.{table}'{}",
+                    position(original, &db)
+                )));
+            }
+            let Some(record) = self
+                .meta
+                .table(scope, &db, &table)
+                .await
+                .map_err(internal)?
+            else {
+                return Err(Error::Validation(format!(
+                    "Requested table '{table}' not found for identifier '{db}.{table}'{}",
+                    position(original, &table)
+                )));
+            };
+            let snapshot = self
+                .storage
+                .scan(&record, None, None)
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let (schema, batches) = without_version(&snapshot.schema, snapshot.batches)?;
+            bytes_scanned += batches
+                .iter()
+                .map(|b| b.get_array_memory_size() as u64)
+                .sum::<u64>();
+            let provider = MemTable::try_new(schema, vec![batches]).map_err(internal)?;
+            if ctx
+                .catalog("datafusion")
+                .and_then(|c| c.schema(&db))
+                .is_none()
+                && let Some(catalog) = ctx.catalog("datafusion")
+            {
+                catalog
+                    .register_schema(&db, Arc::new(MemorySchemaProvider::new()))
+                    .map_err(internal)?;
+            }
+            ctx.register_table(
+                TableReference::partial(db.clone(), table.clone()),
+                Arc::new(provider),
+            )
+            .map_err(internal)?;
+        }
+
+        let plan = state_plan(&ctx, statement).await?;
+        let df = ctx.execute_logical_plan(plan).await.map_err(classify)?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(classify)?;
+        Ok(QueryResult {
+            schema,
+            batches,
+            bytes_scanned,
+        })
+    }
+}
+
+async fn state_plan(
+    ctx: &SessionContext,
+    statement: datafusion::sql::parser::Statement,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    ctx.state()
+        .statement_to_plan(statement)
+        .await
+        .map_err(classify)
+}
+
+fn without_version(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| schema.field(i).name() != VERSION_COLUMN)
+        .collect();
+    let projected = Arc::new(schema.project(&keep).map_err(internal)?);
+    let batches = batches
+        .iter()
+        .map(|b| b.project(&keep))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    Ok((projected, batches))
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// ` at line L:C` for the first occurrence of `needle` in `sql`, or nothing.
+fn position(sql: &str, needle: &str) -> String {
+    let Some(offset) = sql.find(needle) else {
+        return String::new();
+    };
+    let before = &sql[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    format!(" at line {line}:{col}")
+}
+
+fn syntax_error(e: &DataFusionError) -> Error {
+    let text = e.to_string();
+    // DataFusion's parser says "… at Line: 1, Column: 8"; Timestream says "at line 1:8".
+    let loc = text.find("Line: ").and_then(|i| {
+        let rest = &text[i + 6..];
+        let (line, rest) = rest.split_once(", Column: ")?;
+        let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some(format!(" at line {line}:{col}"))
+    });
+    let detail = text
+        .trim_start_matches("SQL error: ")
+        .trim_start_matches("ParserError(\"")
+        .trim_end_matches("\")");
+    let detail = detail.split(" at Line:").next().unwrap_or(detail);
+    Error::Validation(format!(
+        "The query syntax is invalid{}: {detail}",
+        loc.unwrap_or_default()
+    ))
+}
+
+/// Plan errors are the query's fault; execution errors are `QueryExecutionException`.
+fn classify(e: DataFusionError) -> Error {
+    match e.find_root() {
+        DataFusionError::SQL(..) => syntax_error(&e),
+        DataFusionError::SchemaError(..)
+        | DataFusionError::Plan(..)
+        | DataFusionError::NotImplemented(..) => {
+            Error::Validation(clean(&e.find_root().to_string()))
+        }
+        DataFusionError::Execution(m) => Error::Execution(m.clone()),
+        DataFusionError::ArrowError(a, _) => Error::Execution(a.to_string()),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+/// Removes DataFusion's error prefixes so the client sees the condition, not the engine.
+fn clean(text: &str) -> String {
+    text.trim_start_matches("Error during planning: ")
+        .trim_start_matches("Schema error: ")
+        .trim_start_matches("This feature is not implemented: ")
+        .to_owned()
+}
