@@ -8,7 +8,7 @@ mod dialect;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::config::Dialect;
@@ -157,10 +157,17 @@ impl QueryEngine {
             .map_err(internal)?;
         }
 
+        let names = output_names(&statement);
         let plan = state_plan(&ctx, statement).await?;
+        let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let df = ctx.execute_logical_plan(plan).await.map_err(classify)?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(classify)?;
+        let schema = renamed(batches.first().map_or(plan_schema, |b| b.schema()), &names);
+        let batches = batches
+            .into_iter()
+            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
         Ok(QueryResult {
             schema,
             batches,
@@ -177,6 +184,51 @@ async fn state_plan(
         .statement_to_plan(statement)
         .await
         .map_err(classify)
+}
+
+/// Output column names as Trino gives them: a column reference or an alias keeps its name, any other expression
+/// of the outermost SELECT is `_col<i>`. Queries with `*` in that SELECT keep DataFusion's names.
+fn output_names(statement: &datafusion::sql::parser::Statement) -> Vec<Option<String>> {
+    use datafusion::sql::sqlparser::ast::{
+        Expr as SqlExpr, SelectItem, SetExpr, Statement as SqlStatement,
+    };
+    let datafusion::sql::parser::Statement::Statement(inner) = statement else {
+        return Vec::new();
+    };
+    let SqlStatement::Query(query) = inner.as_ref() else {
+        return Vec::new();
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    let mut names = Vec::with_capacity(select.projection.len());
+    for (i, item) in select.projection.iter().enumerate() {
+        match item {
+            SelectItem::UnnamedExpr(SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_)) => {
+                names.push(None)
+            }
+            SelectItem::UnnamedExpr(_) => names.push(Some(format!("_col{i}"))),
+            SelectItem::ExprWithAlias { .. } => names.push(None),
+            _ => return Vec::new(),
+        }
+    }
+    names
+}
+
+fn renamed(schema: SchemaRef, names: &[Option<String>]) -> SchemaRef {
+    if names.iter().all(Option::is_none) {
+        return schema;
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match names.get(i).cloned().flatten() {
+            Some(n) => f.as_ref().clone().with_name(n),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 fn without_version(

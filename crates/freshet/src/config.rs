@@ -33,6 +33,14 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text] [env: FRESHET_LOG_FORMAT]
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Bytes of buffered writes beyond which writes are throttled (HTTP 429) until persistence catches up
+    /// [default: 1073741824] [env: FRESHET_WRITE_BUFFER_LIMIT]
+    #[arg(long, value_name = "BYTES")]
+    pub write_buffer_limit: Option<String>,
+    /// Seconds after which a table's write buffer is persisted to a data file [default: 60]
+    /// [env: FRESHET_PERSIST_AFTER]
+    #[arg(long, value_name = "SECS")]
+    pub persist_after: Option<String>,
 }
 
 /// The keys a `--config` file may hold.
@@ -44,6 +52,8 @@ struct FileConfig {
     region: Option<String>,
     advertise_url: Option<String>,
     log_format: Option<String>,
+    write_buffer_limit: Option<u64>,
+    persist_after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +71,8 @@ pub struct ServeConfig {
     /// `None` means: derive it from the bound address.
     pub advertise_url: Option<String>,
     pub log_format: LogFormat,
+    pub write_buffer_limit: usize,
+    pub persist_after: std::time::Duration,
     pub master_key_file: Option<PathBuf>,
     pub account_id: Option<AccountId>,
     pub root_access_key: Option<(AccessKeyId, Secret)>,
@@ -126,6 +138,30 @@ impl ServeConfig {
                 Some(other) => bail!("unknown log format {other:?}; hint: use text or json"),
             };
 
+        let number =
+            |name: &str, flag: Option<String>, env_key: &str, file: Option<u64>, default: u64| {
+                match flag.or_else(|| env_get(env_key)) {
+                    Some(text) => text
+                        .parse::<u64>()
+                        .with_context(|| format!("{name} must be a whole number, got {text:?}")),
+                    None => Ok(file.unwrap_or(default)),
+                }
+            };
+        let write_buffer_limit = number(
+            "--write-buffer-limit",
+            args.write_buffer_limit,
+            "FRESHET_WRITE_BUFFER_LIMIT",
+            file.write_buffer_limit,
+            1 << 30,
+        )?;
+        let persist_after = number(
+            "--persist-after",
+            args.persist_after,
+            "FRESHET_PERSIST_AFTER",
+            file.persist_after,
+            60,
+        )?;
+
         let account_id = env_get("FRESHET_ACCOUNT_ID")
             .map(|s| AccountId::parse(&s).context("FRESHET_ACCOUNT_ID"))
             .transpose()?;
@@ -155,6 +191,8 @@ impl ServeConfig {
             region,
             advertise_url,
             log_format,
+            write_buffer_limit: usize::try_from(write_buffer_limit).unwrap_or(usize::MAX),
+            persist_after: std::time::Duration::from_secs(persist_after.max(1)),
             master_key_file: env_get("FRESHET_MASTER_KEY_FILE").map(PathBuf::from),
             account_id,
             root_access_key,

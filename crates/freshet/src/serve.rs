@@ -58,7 +58,12 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         None => MasterKey::load_or_create(&dir.join("master.key"), true)?,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let storage = open_storage(dir, Arc::clone(&store)).await?;
+    let storage_config = StorageConfig {
+        buffer_limit_bytes: config.write_buffer_limit,
+        persist_age: config.persist_after,
+        ..StorageConfig::default()
+    };
+    let storage = open_storage(dir, Arc::clone(&store), storage_config).await?;
     let background = storage.start_background();
     let query = QueryEngine::new(
         Arc::clone(&store),
@@ -116,6 +121,7 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
 async fn open_storage(
     dir: &std::path::Path,
     store: Arc<dyn MetadataStore>,
+    config: StorageConfig,
 ) -> anyhow::Result<Storage> {
     let (wal, replay) =
         LocalWal::open(&dir.join("wal"), WalOptions::default()).with_context(|| {
@@ -132,16 +138,9 @@ async fn open_storage(
         LocalFileSystem::new_with_prefix(&objects_dir)
             .with_context(|| format!("opening the object store in {}", objects_dir.display()))?,
     );
-    Storage::open(
-        store,
-        objects,
-        Arc::new(wal),
-        replay,
-        first_seq,
-        StorageConfig::default(),
-    )
-    .await
-    .context("opening the storage engine")
+    Storage::open(store, objects, Arc::new(wal), replay, first_seq, config)
+        .await
+        .context("opening the storage engine")
 }
 
 async fn shutdown_signal() {

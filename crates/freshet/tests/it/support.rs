@@ -21,8 +21,15 @@ pub struct Server {
 impl Server {
     /// A fresh server with fixed root credentials and account id.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A fresh server with fixed root credentials and account id, and more `FRESHET_*` settings.
+    pub fn start_with(extra: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let mut s = Self::start_in(tmp.path(), &fixed_env());
+        let mut env = fixed_env();
+        env.extend_from_slice(extra);
+        let mut s = Self::start_in(tmp.path(), &env);
         s._tmp = Some(tmp);
         s
     }
@@ -95,6 +102,10 @@ impl Server {
 
     pub async fn timestream(&self) -> aws_sdk_timestreamwrite::Client {
         aws_sdk_timestreamwrite::Client::new(&self.sdk_config("us-east-1").await)
+    }
+
+    pub async fn query(&self) -> aws_sdk_timestreamquery::Client {
+        aws_sdk_timestreamquery::Client::new(&self.sdk_config("us-east-1").await)
     }
 
     pub async fn sts(&self) -> aws_sdk_sts::Client {

@@ -1,0 +1,520 @@
+//! WriteRecords and Query through `aws-sdk-timestreamwrite` and `aws-sdk-timestreamquery`: Timestream's write rules,
+//! durability across restarts, persistence to data files, and throttling.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_timestreamquery::types::Datum;
+use aws_sdk_timestreamwrite::error::ProvideErrorMetadata;
+use aws_sdk_timestreamwrite::operation::write_records::WriteRecordsError;
+use aws_sdk_timestreamwrite::types::{
+    Dimension, MeasureValue, MeasureValueType, PartitionKey, PartitionKeyEnforcementLevel,
+    PartitionKeyType, Record, Schema, TimeUnit,
+};
+
+use crate::support::{Server, fixed_env};
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn dim(name: &str, value: &str) -> Dimension {
+    Dimension::builder()
+        .name(name)
+        .value(value)
+        .build()
+        .unwrap()
+}
+
+fn single(host: &str, name: &str, value: &str, t: &str, time_ms: i64) -> Record {
+    Record::builder()
+        .dimensions(dim("host", host))
+        .measure_name(name)
+        .measure_value(value)
+        .measure_value_type(MeasureValueType::from(t))
+        .time(time_ms.to_string())
+        .build()
+}
+
+async fn setup(server: &Server, db: &str, table: &str) -> aws_sdk_timestreamwrite::Client {
+    let w = server.timestream().await;
+    w.create_database().database_name(db).send().await.unwrap();
+    w.create_table()
+        .database_name(db)
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    w
+}
+
+/// Rows of a query as text: each datum's scalar value, or "NULL".
+async fn rows(server: &Server, sql: &str) -> (Vec<(String, String)>, Vec<Vec<String>>) {
+    let out = server
+        .query()
+        .await
+        .query()
+        .query_string(sql)
+        .send()
+        .await
+        .unwrap();
+    let columns = out
+        .column_info()
+        .iter()
+        .map(|c| {
+            let t = c
+                .r#type()
+                .and_then(|t| t.scalar_type())
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
+            (c.name().unwrap_or_default().to_owned(), t)
+        })
+        .collect();
+    let text = |d: &Datum| {
+        d.scalar_value()
+            .map(str::to_owned)
+            .unwrap_or_else(|| "NULL".into())
+    };
+    let data = out
+        .rows()
+        .iter()
+        .map(|r| r.data().iter().map(text).collect())
+        .collect();
+    (columns, data)
+}
+
+#[tokio::test]
+async fn single_and_multi_measures_come_back_typed() {
+    let server = Server::start();
+    let w = setup(&server, "iot", "readings").await;
+    let t = now_ms();
+    let out = w
+        .write_records()
+        .database_name("iot")
+        .table_name("readings")
+        .common_attributes(
+            Record::builder()
+                .dimensions(dim("region", "eu"))
+                .time(t.to_string())
+                .build(),
+        )
+        .records(single("a", "temp", "21.5", "DOUBLE", t))
+        .records(single("a", "count", "42", "BIGINT", t))
+        .records(single("a", "state", "on", "VARCHAR", t))
+        .records(single("a", "ok", "true", "BOOLEAN", t))
+        .records(
+            Record::builder()
+                .dimensions(dim("host", "b"))
+                .measure_name("stats")
+                .measure_value_type(MeasureValueType::Multi)
+                .measure_values(
+                    MeasureValue::builder()
+                        .name("load")
+                        .value("0.5")
+                        .r#type(MeasureValueType::Double)
+                        .build()
+                        .unwrap(),
+                )
+                .measure_values(
+                    MeasureValue::builder()
+                        .name("seen")
+                        .value("1600000000000")
+                        .r#type(MeasureValueType::Timestamp)
+                        .build()
+                        .unwrap(),
+                )
+                .time_unit(TimeUnit::Milliseconds)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ingested = out.records_ingested().unwrap();
+    assert_eq!(
+        (
+            ingested.total(),
+            ingested.memory_store(),
+            ingested.magnetic_store()
+        ),
+        (5, 5, 0)
+    );
+
+    let (columns, data) = rows(&server, "SELECT * FROM iot.readings ORDER BY measure_name").await;
+    let names: Vec<_> = columns.iter().map(|(n, t)| format!("{n}:{t}")).collect();
+    assert_eq!(
+        names,
+        [
+            "host:VARCHAR",
+            "region:VARCHAR",
+            "measure_name:VARCHAR",
+            "time:TIMESTAMP",
+            "measure_value::double:DOUBLE",
+            "measure_value::bigint:BIGINT",
+            "measure_value::varchar:VARCHAR",
+            "measure_value::boolean:BOOLEAN",
+            "load:DOUBLE",
+            "seen:TIMESTAMP"
+        ]
+    );
+    let time_text = |ms: i64| format!(".{:03}000000", ms % 1000);
+    assert_eq!(data.len(), 5);
+    assert_eq!(
+        data[0][2..],
+        [
+            "count",
+            &data[0][3],
+            "NULL",
+            "42",
+            "NULL",
+            "NULL",
+            "NULL",
+            "NULL"
+        ]
+    );
+    assert!(data[0][3].ends_with(&time_text(t)), "{:?}", data[0][3]);
+    assert_eq!(data[1][2], "ok");
+    assert_eq!(data[1][7], "true");
+    assert_eq!(data[2][6], "on");
+    assert_eq!(
+        data[3][4..],
+        [
+            "NULL",
+            "NULL",
+            "NULL",
+            "NULL",
+            "0.5",
+            "2020-09-13 12:26:40.000000000"
+        ]
+    );
+    assert_eq!(data[4][4], "21.5");
+
+    let (columns, data) =
+        rows(&server, "SELECT host, avg(measure_value::double) FROM iot.readings WHERE measure_name = 'temp' GROUP BY host").await;
+    assert_eq!(
+        columns[1].0, "_col1",
+        "unnamed expressions are named like Trino's"
+    );
+    assert_eq!(data, [["a", "21.5"]]);
+}
+
+#[tokio::test]
+async fn versions_upserts_and_partial_success() {
+    let server = Server::start();
+    let w = setup(&server, "dbx", "tbl").await;
+    let t = now_ms();
+    let send = |records: Vec<Record>| {
+        w.write_records()
+            .database_name("dbx")
+            .table_name("tbl")
+            .set_records(Some(records))
+            .send()
+    };
+    send(vec![single("h", "cpu", "1", "DOUBLE", t)])
+        .await
+        .unwrap();
+    send(vec![single("h", "cpu", "1", "DOUBLE", t)])
+        .await
+        .expect("an identical re-send is accepted");
+
+    let err = send(vec![
+        single("h", "cpu", "2", "DOUBLE", t),
+        single("h2", "cpu", "7", "DOUBLE", t),
+        single("h", "cpu", "3", "DOUBLE", t - 7 * 3_600_000),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(419));
+    let WriteRecordsError::RejectedRecordsException(rejected) = err.into_service_error() else {
+        panic!("expected RejectedRecordsException")
+    };
+    let list = rejected.rejected_records();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        (list[0].record_index(), list[0].existing_version()),
+        (0, Some(1))
+    );
+    assert!(
+        list[0]
+            .reason()
+            .unwrap()
+            .starts_with("A record already exists with the same time, dimensions")
+    );
+    assert_eq!(list[1].record_index(), 2);
+    assert!(
+        list[1].reason().unwrap().contains("outside the time range"),
+        "{:?}",
+        list[1].reason()
+    );
+
+    let higher = Record::builder()
+        .dimensions(dim("host", "h"))
+        .measure_name("cpu")
+        .measure_value("5")
+        .time(t.to_string())
+        .version(3)
+        .build();
+    send(vec![higher]).await.expect("a higher version replaces");
+    let lower = Record::builder()
+        .dimensions(dim("host", "h"))
+        .measure_name("cpu")
+        .measure_value("6")
+        .time(t.to_string())
+        .version(2)
+        .build();
+    let err = send(vec![lower]).await.unwrap_err().into_service_error();
+    let WriteRecordsError::RejectedRecordsException(rejected) = err else {
+        panic!("expected rejection")
+    };
+    assert_eq!(
+        rejected.rejected_records()[0].reason(),
+        Some(
+            "The record version 2 is lower than the existing version 3. A higher version is required to update the measure value."
+        )
+    );
+    assert_eq!(rejected.rejected_records()[0].existing_version(), Some(3));
+
+    let (_, data) = rows(
+        &server,
+        "SELECT host, measure_value::double FROM dbx.tbl ORDER BY host",
+    )
+    .await;
+    assert_eq!(
+        data,
+        [["h", "5.0"], ["h2", "7.0"]],
+        "the valid record of the rejected batch was written"
+    );
+
+    let wrong_type = single("h", "cpu", "9", "BIGINT", t + 1);
+    let err = send(vec![wrong_type])
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let WriteRecordsError::RejectedRecordsException(rejected) = err else {
+        panic!("expected rejection")
+    };
+    assert!(
+        rejected.rejected_records()[0]
+            .reason()
+            .unwrap()
+            .contains("DOUBLE")
+    );
+
+    let e = send(vec![single("h", "cpu", "1", "TIMESTAMP", t)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"));
+    assert_eq!(
+        e.message(),
+        Some("TIMESTAMP is an invalid measure value type")
+    );
+    let too_many: Vec<Record> = (0..101)
+        .map(|i| single("h", "cpu", "1", "DOUBLE", t - i))
+        .collect();
+    let e = send(too_many).await.unwrap_err();
+    assert!(
+        e.message()
+            .unwrap()
+            .ends_with("Member must have length less than or equal to 100"),
+        "{:?}",
+        e.message()
+    );
+}
+
+#[tokio::test]
+async fn magnetic_writes_and_required_partition_dimensions() {
+    let server = Server::start();
+    let w = server.timestream().await;
+    w.create_database()
+        .database_name("dbx")
+        .send()
+        .await
+        .unwrap();
+    let magnetic = aws_sdk_timestreamwrite::types::MagneticStoreWriteProperties::builder()
+        .enable_magnetic_store_writes(true)
+        .build()
+        .unwrap();
+    w.create_table()
+        .database_name("dbx")
+        .table_name("old")
+        .magnetic_store_write_properties(magnetic)
+        .send()
+        .await
+        .unwrap();
+    let required = Schema::builder()
+        .composite_partition_key(
+            PartitionKey::builder()
+                .r#type(PartitionKeyType::Dimension)
+                .name("device")
+                .enforcement_in_record(PartitionKeyEnforcementLevel::Required)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    w.create_table()
+        .database_name("dbx")
+        .table_name("strict")
+        .schema(required)
+        .send()
+        .await
+        .unwrap();
+
+    let two_days_ago = now_ms() - 2 * 86_400_000;
+    let out = w
+        .write_records()
+        .database_name("dbx")
+        .table_name("old")
+        .records(single("h", "cpu", "1", "DOUBLE", two_days_ago))
+        .records(single("h", "cpu", "2", "DOUBLE", now_ms()))
+        .send()
+        .await
+        .unwrap();
+    let i = out.records_ingested().unwrap();
+    assert_eq!((i.total(), i.memory_store(), i.magnetic_store()), (2, 1, 1));
+
+    let err = w
+        .write_records()
+        .database_name("dbx")
+        .table_name("strict")
+        .records(single("h", "cpu", "1", "DOUBLE", now_ms()))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let WriteRecordsError::RejectedRecordsException(rejected) = err else {
+        panic!("expected rejection")
+    };
+    assert!(
+        rejected.rejected_records()[0]
+            .reason()
+            .unwrap()
+            .contains("device")
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_and_persisted_files_serve_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = fixed_env();
+    env.push(("FRESHET_PERSIST_AFTER", "1"));
+    let server = Server::start_in(dir.path(), &env);
+    let w = setup(&server, "dbx", "tbl").await;
+    let t = now_ms();
+    for i in 0..5 {
+        w.write_records()
+            .database_name("dbx")
+            .table_name("tbl")
+            .records(single(&format!("h{i}"), "cpu", &i.to_string(), "DOUBLE", t))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Wait for the buffer to be persisted as a data file.
+    let objects = dir.path().join("objects");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let parquet_files = || {
+        walk(&objects)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .count()
+    };
+    while parquet_files() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no data file was written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // More rows stay in the buffer and the WAL only; then the process dies without warning.
+    w.write_records()
+        .database_name("dbx")
+        .table_name("tbl")
+        .records(single("h9", "cpu", "9", "DOUBLE", t))
+        .send()
+        .await
+        .unwrap();
+    drop(server); // SIGKILL
+
+    let server = Server::start_in(dir.path(), &env);
+    let (_, data) = rows(
+        &server,
+        "SELECT host, measure_value::double FROM dbx.tbl ORDER BY host",
+    )
+    .await;
+    let hosts: Vec<_> = data.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(hosts, ["h0", "h1", "h2", "h3", "h4", "h9"]);
+
+    // A persisted row still takes part in the version rules.
+    let w = server.timestream().await;
+    let err = w
+        .write_records()
+        .database_name("dbx")
+        .table_name("tbl")
+        .records(single("h0", "cpu", "100", "DOUBLE", t))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        matches!(err, WriteRecordsError::RejectedRecordsException(_)),
+        "{err:?}"
+    );
+
+    w.delete_table()
+        .database_name("dbx")
+        .table_name("tbl")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        parquet_files(),
+        0,
+        "deleting a table deletes its data files"
+    );
+}
+
+#[tokio::test]
+async fn writes_are_throttled_when_the_buffer_is_full() {
+    let server = Server::start_with(&[
+        ("FRESHET_WRITE_BUFFER_LIMIT", "1"),
+        ("FRESHET_PERSIST_AFTER", "1"),
+    ]);
+    let w = setup(&server, "dbx", "tbl").await;
+    let t = now_ms();
+    let write = |i: i64| {
+        w.write_records()
+            .database_name("dbx")
+            .table_name("tbl")
+            .records(single("h", "cpu", "1", "DOUBLE", t + i))
+            .send()
+    };
+    write(0).await.unwrap();
+    let e = write(1).await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(429));
+    assert_eq!(e.code(), Some("ThrottlingException"));
+    // Once the buffer is persisted, writes are accepted again; nothing acknowledged was lost.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while write(2).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes stayed throttled"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, data) = rows(&server, "SELECT count(*) FROM dbx.tbl").await;
+    assert_eq!(data, [["2"]]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
