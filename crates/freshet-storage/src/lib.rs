@@ -5,6 +5,7 @@
 //! per-row outcomes and Arrow batches.
 
 mod buffer;
+mod compact;
 mod files;
 mod record;
 mod schema;
@@ -102,7 +103,7 @@ pub struct Snapshot {
     pub batches: Vec<RecordBatch>,
 }
 
-struct TableState {
+pub(crate) struct TableState {
     id: String,
     schema: TableSchema,
     interner: Interner,
@@ -166,9 +167,11 @@ struct Inner {
     frontier: Mutex<Frontier>,
     failed: AtomicBool,
     next_generation: AtomicU64,
+    /// Replaced data files and when they may be deleted.
+    garbage: Mutex<Vec<(std::time::Instant, String)>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -198,6 +201,7 @@ impl Storage {
                 }),
                 failed: AtomicBool::new(false),
                 next_generation: AtomicU64::new(1),
+                garbage: Mutex::default(),
             }),
         };
         for orphan in storage.inner.meta.orphaned_table_ids().await? {
@@ -639,14 +643,38 @@ impl Storage {
         Ok(())
     }
 
-    /// Runs persistence in the background until the returned handle is aborted.
-    pub fn start_background(&self) -> tokio::task::JoinHandle<()> {
+    /// Applies retention and compaction to every table: rows older than the table's magnetic-store retention
+    /// (as of `now_ns`) are deleted, and small files are merged.
+    pub async fn maintain(&self, now_ns: i64) -> Result<()> {
+        let tables: Vec<_> = lock(&self.inner.tables)
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        for (id, state) in tables {
+            let Some(record) = self.inner.meta.table_by_id(&id).await? else {
+                continue;
+            };
+            let cutoff =
+                now_ns.saturating_sub(record.magnetic_store_days.saturating_mul(24 * NS_PER_HOUR));
+            self.compact_table(&state, cutoff).await?;
+        }
+        self.collect_garbage().await
+    }
+
+    /// Runs persistence, retention and compaction in the background until the returned handle is aborted.
+    pub fn start_background(
+        &self,
+        clock: Arc<dyn freshet_core::Clock>,
+    ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(this.inner.config.tick).await;
                 if let Err(e) = this.persist(false).await {
                     tracing::error!(error = %e, "background persistence failed; will retry");
+                }
+                if let Err(e) = this.maintain(clock.now_nanos()).await {
+                    tracing::error!(error = %e, "background compaction failed; will retry");
                 }
             }
         })

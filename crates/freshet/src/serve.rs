@@ -64,7 +64,7 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         ..StorageConfig::default()
     };
     let storage = open_storage(dir, Arc::clone(&store), storage_config).await?;
-    let background = storage.start_background();
+    let background = storage.start_background(Arc::clone(&clock));
     let query = QueryEngine::new(
         Arc::clone(&store),
         storage.clone(),

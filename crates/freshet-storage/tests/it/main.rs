@@ -1,0 +1,214 @@
+//! The storage engine with a real WAL, metadata store and object store: replay, persistence, compaction, retention.
+
+use std::sync::Arc;
+
+use freshet_core::{AccountId, Region};
+use freshet_meta::{
+    DatabaseRecord, MagneticStoreWrite, MetadataStore, Scope, SqliteStore, TableRecord, TableStatus,
+};
+use freshet_storage::{Measures, Storage, StorageConfig, Value, WriteRow};
+use freshet_wal::{LocalWal, WalOptions};
+use object_store::ObjectStore;
+use object_store::memory::InMemory;
+
+const HOUR: i64 = 3_600_000_000_000;
+const NOW: i64 = 1_800_000_000_000_000_000;
+
+fn table() -> TableRecord {
+    TableRecord {
+        id: "t1".into(),
+        scope: Scope {
+            account: AccountId::parse("123456789012").unwrap(),
+            region: Region::parse("us-east-1").unwrap(),
+        },
+        database: "db1".into(),
+        name: "tbl".into(),
+        arn: "arn".into(),
+        status: TableStatus::Active,
+        memory_store_hours: 24,
+        magnetic_store_days: 1,
+        magnetic_store_write: MagneticStoreWrite {
+            enabled: false,
+            rejected_data_location: None,
+        },
+        partition_keys: vec![],
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn row(host: &str, time: i64, version: i64, v: f64) -> WriteRow {
+    WriteRow {
+        dimensions: vec![("host".into(), host.into())],
+        measure_name: "cpu".into(),
+        time,
+        version,
+        measures: Measures::Single(Value::Double(v)),
+    }
+}
+
+struct Fixture {
+    meta: Arc<dyn MetadataStore>,
+    objects: Arc<dyn ObjectStore>,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let meta: Arc<dyn MetadataStore> = Arc::new(SqliteStore::in_memory().unwrap());
+        let t = table();
+        meta.create_database(&DatabaseRecord {
+            scope: t.scope.clone(),
+            name: "db1".into(),
+            arn: "arn:db".into(),
+            kms_key_id: "k".into(),
+            created_ms: 0,
+            updated_ms: 0,
+        })
+        .await
+        .unwrap();
+        meta.create_table(&t).await.unwrap();
+        Self {
+            meta,
+            objects: Arc::new(InMemory::new()),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn open(&self) -> Storage {
+        let (wal, replay) = LocalWal::open(self.dir.path(), WalOptions::default()).unwrap();
+        let first = wal.first_seq();
+        Storage::open(
+            Arc::clone(&self.meta),
+            Arc::clone(&self.objects),
+            Arc::new(wal),
+            replay,
+            first,
+            StorageConfig::default(),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+async fn values(s: &Storage) -> Vec<(i64, f64)> {
+    let snap = s.scan(&table(), None, None).await.unwrap();
+    let mut out = Vec::new();
+    for b in &snap.batches {
+        let t = b
+            .column_by_name("time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+            .unwrap();
+        let v = b
+            .column_by_name("measure_value::double")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        for i in 0..b.num_rows() {
+            out.push((t.value(i), v.value(i)));
+        }
+    }
+    out.sort_by_key(|a| a.0);
+    out
+}
+
+#[tokio::test]
+async fn persisted_upserted_compacted_and_expired() {
+    let f = Fixture::new().await;
+    let s = f.open().await;
+    // Four persisted generations; the last one upserts a row that is already in a file.
+    for i in 0..4 {
+        let out = s
+            .write(
+                &table(),
+                vec![(0, row("a", NOW - i * HOUR, 1, i as f64))],
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.memory_store, 1);
+        s.persist(true).await.unwrap();
+    }
+    let out = s
+        .write(&table(), vec![(0, row("a", NOW, 2, 99.0))], NOW)
+        .await
+        .unwrap();
+    assert!(out.rejected.is_empty(), "{out:?}");
+    let conflict = s
+        .write(&table(), vec![(0, row("a", NOW - HOUR, 1, 5.0))], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        conflict.rejected[0].existing_version,
+        Some(1),
+        "a persisted row takes part in the version rules"
+    );
+    s.persist(true).await.unwrap();
+    assert_eq!(f.meta.files("t1").await.unwrap().len(), 5);
+    assert_eq!(
+        values(&s).await,
+        [
+            (NOW - 3 * HOUR, 3.0),
+            (NOW - 2 * HOUR, 2.0),
+            (NOW - HOUR, 1.0),
+            (NOW, 99.0)
+        ]
+    );
+
+    // Compaction merges the files into one and keeps only the highest version.
+    s.maintain(NOW).await.unwrap();
+    let files = f.meta.files("t1").await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].rows, 4);
+    assert_eq!(
+        values(&s).await,
+        [
+            (NOW - 3 * HOUR, 3.0),
+            (NOW - 2 * HOUR, 2.0),
+            (NOW - HOUR, 1.0),
+            (NOW, 99.0)
+        ]
+    );
+
+    // Retention (one day): 22.5 hours later, the rows more than a day old are gone.
+    s.maintain(NOW + 24 * HOUR - 90 * 60 * 1_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!(values(&s).await, [(NOW - HOUR, 1.0), (NOW, 99.0)]);
+
+    // After a restart the state comes back from files and the WAL.
+    drop(s);
+    let s = f.open().await;
+    assert_eq!(values(&s).await, [(NOW - HOUR, 1.0), (NOW, 99.0)]);
+}
+
+#[tokio::test]
+async fn unpersisted_writes_replay_and_deleted_tables_stay_deleted() {
+    let f = Fixture::new().await;
+    let s = f.open().await;
+    let rows: Vec<_> = (0..50)
+        .map(|i| (i as usize, row(&format!("h{i}"), NOW - i, 1, i as f64)))
+        .collect();
+    s.write(&table(), rows, NOW).await.unwrap();
+    drop(s);
+    let s = f.open().await;
+    assert_eq!(values(&s).await.len(), 50, "replayed from the WAL");
+
+    s.persist(true).await.unwrap();
+    f.meta
+        .delete_table(&table().scope, "db1", "tbl")
+        .await
+        .unwrap();
+    s.drop_table("t1").await.unwrap();
+    assert!(f.meta.files("t1").await.unwrap().is_empty());
+    drop(s);
+    // Recreated under the same name, the table gets a new id and none of the old rows.
+    let mut t2 = table();
+    t2.id = "t2".into();
+    f.meta.create_table(&t2).await.unwrap();
+    let s = f.open().await;
+    assert!(s.scan(&t2, None, None).await.unwrap().batches.is_empty());
+}
