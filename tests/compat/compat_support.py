@@ -85,7 +85,8 @@ def make_client(
     **config: Any,
 ):
     """A boto3 client with the root credentials (unless overridden), no retries, and `config` as botocore Config."""
-    cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30, **config)
+    defaults = {"retries": {"max_attempts": 1, "mode": "standard"}, "connect_timeout": 5, "read_timeout": 30}
+    cfg = Config(**{**defaults, **config})
     client = boto3.session.Session().client(
         service,
         endpoint_url=url,
@@ -119,7 +120,7 @@ def require_binary() -> Path:
 class Server:
     """A running `freshet serve` process; its stderr is collected by a thread so the pipe never fills."""
 
-    def __init__(self, binary: Path, data_dir: Path):
+    def __init__(self, binary: Path, data_dir: Path, extra_args: tuple[str, ...] = ()):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FRESHET_", "AWS_"))}
         env.update(
             FRESHET_ROOT_ACCESS_KEY_ID=ACCESS_KEY_ID,
@@ -131,7 +132,7 @@ class Server:
         self.url: str | None = None
         self._ready = threading.Event()
         self.proc = subprocess.Popen(
-            [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"],
+            [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", *extra_args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -143,8 +144,11 @@ class Server:
         self._reader.start()
 
     @classmethod
-    def start(cls, binary: Path, data_dir: Path, timeout: float = STARTUP_TIMEOUT_S) -> "Server":
-        srv = cls(binary, data_dir)
+    def start(
+        cls, binary: Path, data_dir: Path, timeout: float = STARTUP_TIMEOUT_S, extra_args: tuple[str, ...] = ()
+    ) -> "Server":
+        """`extra_args` are added to `freshet serve` (e.g. `("--persist-after", "1")`)."""
+        srv = cls(binary, data_dir, extra_args)
         srv.wait_ready(timeout)
         return srv
 
@@ -172,6 +176,14 @@ class Server:
             )
         with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
             assert r.status == 200, f"/health answered {r.status}"
+
+    def kill(self) -> int:
+        """SIGKILL: no shutdown work at all, as in a crash. Returns the exit status (-9)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        code = self.proc.wait()
+        self._reader.join(5)
+        return code
 
     def stop(self, check: bool = True) -> int | None:
         if self.proc.poll() is None:

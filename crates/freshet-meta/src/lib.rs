@@ -114,6 +114,8 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
     /// Forgets the schema and file records of a deleted table (its files are deleted by the storage engine).
     async fn forget_table_data(&self, table_id: &str) -> Result<()>;
+    /// Ids of tables that have data files.
+    async fn table_ids_with_files(&self) -> Result<Vec<String>>;
     /// Ids of tables that still have schema or file records but no catalog entry (deleted tables to clean up).
     async fn orphaned_table_ids(&self) -> Result<Vec<String>>;
 

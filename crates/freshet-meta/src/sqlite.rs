@@ -738,6 +738,15 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn table_ids_with_files(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT DISTINCT table_id FROM ts_file ORDER BY table_id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     async fn orphaned_table_ids(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut stmt = c.prepare(

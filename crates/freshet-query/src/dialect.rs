@@ -28,19 +28,18 @@ pub fn rewrite(sql: &str) -> String {
             out.push_str(&sql[start..i]);
             continue;
         }
-        let prefix = "measure_value::";
+        let prefix = b"measure_value::";
         let boundary_before =
             i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
         if boundary_before
-            && sql[i..].len() >= prefix.len()
-            && sql[i..i + prefix.len()].eq_ignore_ascii_case(prefix)
+            && bytes[i..].len() >= prefix.len()
+            && bytes[i..i + prefix.len()].eq_ignore_ascii_case(prefix)
         {
-            let rest = &sql[i + prefix.len()..];
+            let rest = &bytes[i + prefix.len()..];
             if let Some(t) = TYPES.iter().find(|t| {
                 rest.len() >= t.len()
-                    && rest[..t.len()].eq_ignore_ascii_case(t)
+                    && rest[..t.len()].eq_ignore_ascii_case(t.as_bytes())
                     && rest
-                        .as_bytes()
                         .get(t.len())
                         .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
             }) {
@@ -79,5 +78,14 @@ mod tests {
             "SELECT x::double, my_measure_value::double"
         );
         assert_eq!(rewrite("SELECT 'it''s' , é"), "SELECT 'it''s' , é");
+        // Regression: a multi-byte character right after an unquoted position used to panic.
+        assert_eq!(
+            rewrite("SELECT x FROM db.t WHERE host = 字"),
+            "SELECT x FROM db.t WHERE host = 字"
+        );
+        assert_eq!(
+            rewrite("é measure_value::double é"),
+            "é \"measure_value::double\" é"
+        );
     }
 }

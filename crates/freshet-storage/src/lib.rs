@@ -208,6 +208,10 @@ impl Storage {
             tracing::info!(table_id = %orphan, "removing the data of a deleted table");
             storage.remove_table_data(&orphan).await?;
         }
+        // Tables with data files take part in retention and compaction from the start.
+        for id in storage.inner.meta.table_ids_with_files().await? {
+            storage.table_state(&id).await?;
+        }
         let replayed = replay.len();
         for entry in replay {
             storage.replay(entry).await?;
@@ -575,6 +579,9 @@ impl Storage {
             };
             if pending == 0 {
                 break;
+            }
+            if self.inner.failed.load(Ordering::Relaxed) {
+                return Err(Error::Failed); // a WAL append failed: its write will never finish
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }

@@ -387,6 +387,7 @@ fn table_schema_and_files_follow_the_table_id() {
             .replace_files("t1", &[file("c", 0)], &["a".into()])
             .await
             .unwrap();
+        assert_eq!(store.table_ids_with_files().await.unwrap(), ["t1"]);
         let ids: Vec<_> = store
             .files("t1")
             .await
