@@ -6,8 +6,10 @@ mod clock;
 mod ids;
 mod principal;
 mod secret;
+mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixNanos};
 pub use ids::{AccessKeyId, AccountId, Arn, IdError, Region};
 pub use principal::{Principal, PrincipalKind};
 pub use secret::Secret;
+pub use time::Civil;

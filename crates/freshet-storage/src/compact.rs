@@ -90,7 +90,7 @@ impl Storage {
         let merged = if batches.is_empty() {
             None
         } else {
-            let resolved = files::resolve_versions(&schema, &table_schema, batches)?;
+            let resolved = files::resolve_versions(&table_schema, batches)?;
             let all = concat_batches(&schema, &resolved)?;
             let times = all
                 .column_by_name(TIME_COLUMN)

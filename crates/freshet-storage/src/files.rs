@@ -118,13 +118,7 @@ pub async fn delete_prefix(objects: &Arc<dyn ObjectStore>, prefix: &str) -> Resu
 }
 
 /// The series key of row `i` of a batch in table schema.
-fn series_of(
-    batch: &RecordBatch,
-    dims: &[(String, &StringArray)],
-    names: &StringArray,
-    i: usize,
-) -> SeriesKey {
-    let _ = batch;
+fn series_of(dims: &[(String, &StringArray)], names: &StringArray, i: usize) -> SeriesKey {
     let mut dimensions: Vec<(String, String)> = dims
         .iter()
         .filter(|(_, a)| a.is_valid(i))
@@ -234,7 +228,7 @@ pub async fn lookup(
                 if !keys.iter().any(|(_, kt)| *kt == t) {
                     continue;
                 }
-                let key = (series_of(&batch, &cols.dims, cols.names, i), t);
+                let key = (series_of(&cols.dims, cols.names, i), t);
                 if !wanted.contains(&key) {
                     continue;
                 }
@@ -319,23 +313,18 @@ fn scalar_of(t: &arrow::datatypes::DataType) -> Option<ScalarType> {
     })
 }
 
-/// Keeps, for every (series, time), only the row with the highest version. Batches are all in `schema`.
+/// Keeps, for every (series, time), only the row with the highest version. Batches are all in `table`'s schema.
 pub fn resolve_versions(
-    schema: &SchemaRef,
     table: &TableSchema,
     batches: Vec<RecordBatch>,
 ) -> Result<Vec<RecordBatch>> {
-    let _ = schema;
     let mut best: HashMap<(SeriesKey, i64), (usize, usize, i64)> = HashMap::new();
     for (b, batch) in batches.iter().enumerate() {
         let Some(cols) = columns(batch, table) else {
             continue;
         };
         for i in 0..batch.num_rows() {
-            let key = (
-                series_of(batch, &cols.dims, cols.names, i),
-                cols.times.value(i),
-            );
+            let key = (series_of(&cols.dims, cols.names, i), cols.times.value(i));
             let v = cols.versions.value(i);
             match best.get(&key) {
                 Some((_, _, bv)) if *bv >= v => {}

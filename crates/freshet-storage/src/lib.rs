@@ -507,7 +507,7 @@ impl Storage {
         }
         batches.append(&mut buffered);
         if may_overlap {
-            batches = files::resolve_versions(&schema, &table_schema, batches)?;
+            batches = files::resolve_versions(&table_schema, batches)?;
         }
         Ok(Snapshot {
             schema,
@@ -696,35 +696,7 @@ enum Store {
 }
 
 fn format_ns(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let nanos = ns.rem_euclid(1_000_000_000) as u32;
-    match time_fmt(secs, nanos) {
-        Some(s) => s,
-        None => format!("{ns} ns"),
-    }
-}
-
-fn time_fmt(secs: i64, nanos: u32) -> Option<String> {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    Some(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        nanos
-    ))
+    format!("{}Z", freshet_core::Civil::from_nanos(ns).format('T'))
 }
 
 /// Which store a record's time falls in, or why it falls in none.
