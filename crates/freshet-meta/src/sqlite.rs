@@ -243,6 +243,15 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// A primary-key or unique violation means the thing exists already: `Conflict`, named by `what`.
+fn conflict_if_exists(e: rusqlite::Error, what: impl FnOnce() -> String) -> Error {
+    if is_unique_violation(&e) {
+        Error::Conflict(what())
+    } else {
+        e.into()
+    }
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
@@ -287,13 +296,7 @@ impl MetadataStore for SqliteStore {
                 "INSERT INTO account (id, root_email, root_password_hash, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![a.id.as_str(), a.root_email, a.root_password_hash, a.created_ms],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::Conflict(format!("account {}", a.id))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| conflict_if_exists(e, || format!("account {}", a.id)))?;
             Ok(())
         })
         .await
@@ -314,13 +317,7 @@ impl MetadataStore for SqliteStore {
                     k.created_ms
                 ],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::Conflict(format!("access key {}", k.id))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| conflict_if_exists(e, || format!("access key {}", k.id)))?;
             Ok(())
         })
         .await
@@ -383,13 +380,7 @@ impl MetadataStore for SqliteStore {
                     d.updated_ms
                 ],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::Conflict(format!("database {}", d.name))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| conflict_if_exists(e, || format!("database {}", d.name)))?;
             Ok(())
         })
         .await
@@ -510,13 +501,7 @@ impl MetadataStore for SqliteStore {
                     t.id
                 ],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::Conflict(format!("table {}", t.name))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| conflict_if_exists(e, || format!("table {}", t.name)))?;
             tx.commit()?;
             Ok(())
         })

@@ -173,6 +173,30 @@ fn check_schema(v: &mut Violations, s: &Schema) -> Result<Option<Vec<PartitionKe
     Ok(Some(out))
 }
 
+/// The settings CreateTable and UpdateTable share, each checked when given. `None` where absent or invalid.
+#[allow(clippy::type_complexity)] // reason: a one-off triple of optional settings, named at both call sites
+fn check_settings(
+    v: &mut Violations,
+    retention: Option<&RetentionProperties>,
+    magnetic: Option<&MagneticStoreWriteProperties>,
+    schema: Option<&Schema>,
+) -> Result<
+    (
+        Option<(i64, i64)>,
+        Option<MagneticStoreWrite>,
+        Option<Vec<PartitionKey>>,
+    ),
+    ApiError,
+> {
+    let retention = retention.and_then(|p| check_retention(v, p));
+    let magnetic = magnetic.and_then(|m| check_magnetic(v, m));
+    let schema = match schema {
+        Some(s) => check_schema(v, s)?,
+        None => None,
+    };
+    Ok((retention, magnetic, schema))
+}
+
 fn default_partition_keys() -> Vec<PartitionKey> {
     vec![PartitionKey {
         kind: "MEASURE".into(),
@@ -204,28 +228,21 @@ pub async fn create(
     if let Some(n) = v.required(&r.table_name, "tableName") {
         check_create_name(&mut v, n, "tableName");
     }
-    let retention = r
-        .retention_properties
-        .as_ref()
-        .map(|p| check_retention(&mut v, p));
+    let (retention, magnetic, schema) = check_settings(
+        &mut v,
+        r.retention_properties.as_ref(),
+        r.magnetic_store_write_properties.as_ref(),
+        r.schema.as_ref(),
+    )?;
     let tags = validate_tags(&mut v, r.tags.as_deref().unwrap_or_default(), "tags");
-    let magnetic = r
-        .magnetic_store_write_properties
-        .as_ref()
-        .map(|m| check_magnetic(&mut v, m));
-    let schema = match &r.schema {
-        Some(s) => check_schema(&mut v, s)?,
-        None => None,
-    };
     v.finish()?;
 
     let (db, name) = (
         r.database_name.unwrap_or_default(),
         r.table_name.unwrap_or_default(),
     );
-    let (memory_store_hours, magnetic_store_days) = retention
-        .flatten()
-        .unwrap_or((DEFAULT_MEMORY_STORE_HOURS, DEFAULT_MAGNETIC_STORE_DAYS));
+    let (memory_store_hours, magnetic_store_days) =
+        retention.unwrap_or((DEFAULT_MEMORY_STORE_HOURS, DEFAULT_MAGNETIC_STORE_DAYS));
     let scope = scope(req);
     let now = app.clock.now_nanos() / 1_000_000;
     let record = TableRecord {
@@ -237,7 +254,7 @@ pub async fn create(
         status: TableStatus::Active,
         memory_store_hours,
         magnetic_store_days,
-        magnetic_store_write: magnetic.flatten().unwrap_or(MagneticStoreWrite {
+        magnetic_store_write: magnetic.unwrap_or(MagneticStoreWrite {
             enabled: false,
             rejected_data_location: None,
         }),
@@ -372,29 +389,23 @@ pub async fn update(
     let mut v = Violations::default();
     v.required(&r.database_name, "databaseName");
     v.required(&r.table_name, "tableName");
-    let retention = r
-        .retention_properties
-        .as_ref()
-        .map(|p| check_retention(&mut v, p));
-    let magnetic = r
-        .magnetic_store_write_properties
-        .as_ref()
-        .map(|m| check_magnetic(&mut v, m));
-    let schema = match &r.schema {
-        Some(s) => check_schema(&mut v, s)?,
-        None => None,
-    };
+    let (retention, magnetic, schema) = check_settings(
+        &mut v,
+        r.retention_properties.as_ref(),
+        r.magnetic_store_write_properties.as_ref(),
+        r.schema.as_ref(),
+    )?;
     v.finish()?;
     let (db, name) = (
         r.database_name.unwrap_or_default(),
         r.table_name.unwrap_or_default(),
     );
     let mut t = existing(app, req, &db, &name).await?;
-    if let Some((h, d)) = retention.flatten() {
+    if let Some((h, d)) = retention {
         t.memory_store_hours = h;
         t.magnetic_store_days = d;
     }
-    if let Some(m) = magnetic.flatten() {
+    if let Some(m) = magnetic {
         t.magnetic_store_write = m;
     }
     if let Some(keys) = schema {
