@@ -105,6 +105,12 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
+    // The common case parses once; only a failure is parsed again, to say precisely what is wrong.
+    if body.first() == Some(&b'{')
+        && let Ok(v) = serde_json::from_slice::<T>(body)
+    {
+        return Ok(v);
+    }
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::Serialization(format!("Request body is not valid JSON: {e}")))?;
     if !value.is_object() {

@@ -46,7 +46,16 @@ pub struct Identity {
     clock: Arc<dyn Clock>,
     /// When each key's use was last written to the store, so a busy key costs one store write a minute, not one per request.
     last_recorded: Arc<Mutex<HashMap<AccessKeyId, i64>>>,
+    /// Recently resolved keys, so a busy key costs no store read and no unseal per request.
+    resolved: Arc<Mutex<ResolvedCache>>,
 }
+
+/// Access key id → (when resolved, principal, secret).
+type ResolvedCache = HashMap<String, (i64, Principal, Secret)>;
+
+/// How long a resolved key is reused before the store is asked again, in nanoseconds. Changes to keys (deactivation,
+/// deletion) take effect within this time, as IAM changes propagate on AWS.
+const RESOLVED_KEY_TTL_NS: i64 = 5_000_000_000;
 
 /// How stale `GetAccessKeyLastUsed` may be, in milliseconds.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
@@ -58,12 +67,40 @@ impl Identity {
             master: Arc::new(master),
             clock,
             last_recorded: Arc::default(),
+            resolved: Arc::default(),
         }
     }
 
     /// The principal and secret of an active access key; `None` when the key is unknown or inactive
     /// (AWS answers both the same way).
     pub async fn resolve_access_key(&self, id: &str) -> Result<Option<ResolvedKey>> {
+        let now = self.clock.now_nanos();
+        if let Some((at, principal, secret)) = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            && now - at < RESOLVED_KEY_TTL_NS
+        {
+            return Ok(Some(ResolvedKey {
+                principal: principal.clone(),
+                secret: secret.clone(),
+            }));
+        }
+        let resolved = self.resolve_from_store(id).await?;
+        let mut cache = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        match &resolved {
+            Some(k) => {
+                cache.insert(id.to_owned(), (now, k.principal.clone(), k.secret.clone()));
+            }
+            None => {
+                cache.remove(id);
+            }
+        }
+        Ok(resolved)
+    }
+
+    async fn resolve_from_store(&self, id: &str) -> Result<Option<ResolvedKey>> {
         let Ok(id) = AccessKeyId::parse(id) else {
             return Ok(None);
         };

@@ -412,14 +412,13 @@ pub async fn write(
         r.table_name.unwrap_or_default(),
     );
     let scope = scope(req);
-    if app.store.database(&scope, &db).await?.is_none() {
-        return Err(database::not_found(&db));
-    }
-    let t = app
-        .store
-        .table(&scope, &db, &name)
-        .await?
-        .ok_or_else(|| table::not_found(&name))?;
+    // One catalog read in the common case; the database is looked up only to word a missing table's error.
+    let Some(t) = app.store.table(&scope, &db, &name).await? else {
+        if app.store.database(&scope, &db).await?.is_none() {
+            return Err(database::not_found(&db));
+        }
+        return Err(table::not_found(&name));
+    };
     let storage = app.storage.clone();
     let now = app.clock.now_nanos();
     // The engine must not be cancelled halfway (a client hanging up drops this future), so it runs as its own task.
