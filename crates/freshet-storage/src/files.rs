@@ -203,29 +203,30 @@ fn columns<'a>(batch: &'a RecordBatch, schema: &TableSchema) -> Option<Columns<'
     })
 }
 
-/// Finds the stored version and measures of `keys` in the data files that may hold them.
+/// Finds the stored version and measures of `keys` in the data files that may hold them. File rows are read in the
+/// table's current schema (`table`), which covers every column a file can have.
 pub async fn lookup(
     objects: &Arc<dyn ObjectStore>,
     files: &[FileRecord],
+    table: &TableSchema,
     keys: &[FileKey],
 ) -> Result<HashMap<FileKey, (i64, Measures)>> {
     let wanted: std::collections::HashSet<&FileKey> = keys.iter().collect();
+    let times: std::collections::HashSet<i64> = keys.iter().map(|(_, t)| *t).collect();
+    let schema = table.arrow_schema();
     let mut found: HashMap<FileKey, (i64, Measures)> = HashMap::new();
     for f in files {
-        if !keys
-            .iter()
-            .any(|(_, t)| (f.min_time..=f.max_time).contains(t))
-        {
+        if !times.iter().any(|t| (f.min_time..=f.max_time).contains(t)) {
             continue;
         }
-        for batch in read(objects, &f.path).await? {
-            let schema = schema_of_batch(&batch);
-            let Some(cols) = columns(&batch, &schema) else {
+        for raw in read(objects, &f.path).await? {
+            let batch = adapt(&raw, &schema)?;
+            let Some(cols) = columns(&batch, table) else {
                 continue;
             };
             for i in 0..batch.num_rows() {
                 let t = cols.times.value(i);
-                if !keys.iter().any(|(_, kt)| *kt == t) {
+                if !times.contains(&t) {
                     continue;
                 }
                 let key = (series_of(&cols.dims, cols.names, i), t);
@@ -236,81 +237,13 @@ pub async fn lookup(
                 if found.get(&key).is_some_and(|(v, _)| *v >= version) {
                     continue;
                 }
-                if let Some(m) = measures_at(&batch, &schema, &key.0.measure_name, i) {
+                if let Some(m) = measures_at(&batch, table, &key.0.measure_name, i) {
                     found.insert(key, (version, m));
                 }
             }
         }
     }
     Ok(found)
-}
-
-/// A table schema good enough to read one file's rows back: derived from the file's own columns and values.
-fn schema_of_batch(batch: &RecordBatch) -> TableSchema {
-    use freshet_meta::{ColumnKind, ColumnRecord};
-    let s = batch.schema();
-    let names = batch
-        .column_by_name(MEASURE_NAME_COLUMN)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
-    let mut records = Vec::new();
-    let mut ordinal = 0;
-    let mut push = |name: &str, kind, data_type: &str| {
-        records.push(ColumnRecord {
-            name: name.to_owned(),
-            kind,
-            data_type: data_type.to_owned(),
-            ordinal,
-        });
-        ordinal += 1;
-    };
-    let mut singles = Vec::new();
-    for f in s.fields() {
-        let n = f.name().as_str();
-        if n == MEASURE_NAME_COLUMN || n == TIME_COLUMN || n == VERSION_COLUMN {
-            continue;
-        }
-        if let Some(t) = n.strip_prefix("measure_value::") {
-            singles.push((n.to_owned(), t.to_ascii_uppercase()));
-        } else if let Some(t) = scalar_of(f.data_type()) {
-            // Dimensions are Utf8 and come before measure_name in file order; measures come after time.
-            let before_measure_name = s.index_of(n).ok() < s.index_of(MEASURE_NAME_COLUMN).ok();
-            if before_measure_name {
-                push(n, ColumnKind::Dimension, "VARCHAR");
-            } else {
-                push(n, ColumnKind::MultiMeasure, t.as_str());
-            }
-        }
-    }
-    // Measure kinds per name: single if its row has a value in a measure_value column, else multi.
-    if let Some(names) = names {
-        let mut seen = std::collections::HashSet::new();
-        for i in 0..batch.num_rows() {
-            let name = names.value(i);
-            if !seen.insert(name.to_owned()) {
-                continue;
-            }
-            let single = singles
-                .iter()
-                .find(|(col, _)| batch.column_by_name(col).is_some_and(|c| c.is_valid(i)));
-            match single {
-                Some((_, t)) => push(name, ColumnKind::MeasureName, t),
-                None => push(name, ColumnKind::MeasureName, "MULTI"),
-            }
-        }
-    }
-    TableSchema::from_records(&records)
-}
-
-fn scalar_of(t: &arrow::datatypes::DataType) -> Option<ScalarType> {
-    use arrow::datatypes::DataType as D;
-    Some(match t {
-        D::Float64 => ScalarType::Double,
-        D::Int64 => ScalarType::Bigint,
-        D::Utf8 => ScalarType::Varchar,
-        D::Boolean => ScalarType::Boolean,
-        D::Timestamp(_, _) => ScalarType::Timestamp,
-        _ => return None,
-    })
 }
 
 /// Keeps, for every (series, time), only the row with the highest version. Batches are all in `table`'s schema.

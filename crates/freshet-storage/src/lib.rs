@@ -340,7 +340,7 @@ impl Storage {
         let state = self.table_state(&table.id).await?;
         let (accepted, added, generation) = loop {
             // Phase 1: which rows may already be in a data file? Read those keys without holding the lock.
-            let (lookups, files, files_generation) = {
+            let (lookups, files, files_generation, table_schema) = {
                 let mut st = lock(&state);
                 let st = &mut *st;
                 let mut lookups = Vec::new();
@@ -360,12 +360,17 @@ impl Storage {
                         lookups.push((st.interner.key(series).clone(), row.time));
                     }
                 }
-                (lookups, st.files.clone(), st.files_generation)
+                (
+                    lookups,
+                    st.files.clone(),
+                    st.files_generation,
+                    st.schema.clone(),
+                )
             };
             let persisted = if lookups.is_empty() {
                 HashMap::new()
             } else {
-                files::lookup(&self.inner.objects, &files, &lookups).await?
+                files::lookup(&self.inner.objects, &files, &table_schema, &lookups).await?
             };
 
             // Phase 2: decide and apply under the lock, unless the files changed meanwhile.
