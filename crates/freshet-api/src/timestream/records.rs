@@ -69,52 +69,86 @@ const MEASURE_TYPES: &[&str] = &[
 ];
 const TIME_UNITS: &[&str] = &["MILLISECONDS", "SECONDS", "MICROSECONDS", "NANOSECONDS"];
 
+/// A member path such as `records.3.member.dimensions.1.member.name`, rendered only when a constraint fails.
+#[derive(Clone, Copy)]
+struct MemberPath<'a> {
+    parent: &'a dyn std::fmt::Display,
+    member: &'static str,
+    /// For a list member: its 0-based position (the path shows `.{position + 1}.member`).
+    position: Option<usize>,
+}
+
+impl<'a> MemberPath<'a> {
+    fn new(parent: &'a dyn std::fmt::Display, member: &'static str) -> Self {
+        Self {
+            parent,
+            member,
+            position: None,
+        }
+    }
+
+    fn item(parent: &'a dyn std::fmt::Display, member: &'static str, position: usize) -> Self {
+        Self {
+            parent,
+            member,
+            position: Some(position),
+        }
+    }
+}
+
+impl std::fmt::Display for MemberPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.parent, self.member)?;
+        match self.position {
+            Some(i) => write!(f, ".{}.member", i + 1),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The model's constraints on one record (lengths, enums, required members), as Coral checks them.
-fn check_model(v: &mut Violations, r: &WireRecord, path: &str) {
+fn check_model(v: &mut Violations, r: &WireRecord, path: &dyn std::fmt::Display) {
+    let at = |member| MemberPath::new(path, member);
     if let Some(dims) = &r.dimensions {
-        v.count(
-            dims,
-            &format!("{path}.dimensions"),
-            0,
-            MAX_DIMENSIONS_PER_RECORD,
-            || format!("[{} dimensions]", dims.len()),
-        );
+        v.count(dims, at("dimensions"), 0, MAX_DIMENSIONS_PER_RECORD, || {
+            format!("[{} dimensions]", dims.len())
+        });
         for (i, d) in dims.iter().enumerate() {
-            let p = format!("{path}.dimensions.{}.member", i + 1);
-            if let Some(n) = v.required(&d.name, &format!("{p}.name")) {
-                v.length(n, &format!("{p}.name"), 1, usize::MAX);
+            let p = MemberPath::item(path, "dimensions", i);
+            if let Some(n) = v.required(&d.name, MemberPath::new(&p, "name")) {
+                v.length(n, MemberPath::new(&p, "name"), 1, usize::MAX);
             }
-            v.required(&d.value, &format!("{p}.value"));
+            v.required(&d.value, MemberPath::new(&p, "value"));
             if let Some(t) = &d.dimension_value_type {
-                v.one_of(t, &format!("{p}.dimensionValueType"), &["VARCHAR"]);
+                v.one_of(t, MemberPath::new(&p, "dimensionValueType"), &["VARCHAR"]);
             }
         }
     }
     if let Some(n) = &r.measure_name {
-        v.length(n, &format!("{path}.measureName"), 1, usize::MAX);
+        v.length(n, at("measureName"), 1, usize::MAX);
     }
     if let Some(m) = &r.measure_value {
-        v.length(m, &format!("{path}.measureValue"), 1, 2048);
+        v.length(m, at("measureValue"), 1, 2048);
     }
     if let Some(t) = &r.measure_value_type {
-        v.one_of(t, &format!("{path}.measureValueType"), MEASURE_TYPES);
+        v.one_of(t, at("measureValueType"), MEASURE_TYPES);
     }
     if let Some(t) = &r.time {
-        v.length(t, &format!("{path}.time"), 1, 256);
+        v.length(t, at("time"), 1, 256);
     }
     if let Some(u) = &r.time_unit {
-        v.one_of(u, &format!("{path}.timeUnit"), TIME_UNITS);
+        v.one_of(u, at("timeUnit"), TIME_UNITS);
     }
     for (i, m) in r.measure_values.iter().flatten().enumerate() {
-        let p = format!("{path}.measureValues.{}.member", i + 1);
-        if let Some(n) = v.required(&m.name, &format!("{p}.name")) {
-            v.length(n, &format!("{p}.name"), 1, usize::MAX);
+        let p = MemberPath::item(path, "measureValues", i);
+        if let Some(n) = v.required(&m.name, MemberPath::new(&p, "name")) {
+            v.length(n, MemberPath::new(&p, "name"), 1, usize::MAX);
         }
-        if let Some(val) = v.required(&m.value, &format!("{p}.value")) {
-            v.length(val, &format!("{p}.value"), 1, 2048);
+        if let Some(val) = v.required(&m.value, MemberPath::new(&p, "value")) {
+            v.length(val, MemberPath::new(&p, "value"), 1, 2048);
         }
-        if let Some(t) = v.required(&m.kind, &format!("{p}.type")) {
-            v.one_of(t, &format!("{p}.type"), MEASURE_TYPES);
+        if let Some(t) = v.required(&m.kind, MemberPath::new(&p, "type")) {
+            v.one_of(t, MemberPath::new(&p, "type"), MEASURE_TYPES);
         }
     }
 }
@@ -154,7 +188,12 @@ fn reserved_column_name(name: &str) -> Option<String> {
     None
 }
 
-fn parse_value(text: &str, t: &str, unit: &str, what: &str) -> Result<Value, String> {
+fn parse_value(
+    text: &str,
+    t: &str,
+    unit: &str,
+    what: &dyn std::fmt::Display,
+) -> Result<Value, String> {
     let bad = |ty: &str| format!("The value {text} of {what} is not a valid {ty}.");
     match t {
         "DOUBLE" => {
@@ -185,19 +224,9 @@ fn parse_value(text: &str, t: &str, unit: &str, what: &str) -> Result<Value, Str
 
 /// A record merged with the common attributes: either a row for the engine, or the reason it is rejected.
 /// Errors that Timestream reports for the whole request come back as `Err(ApiError)`.
-fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, String>, ApiError> {
-    let mut dimensions: Vec<(String, String)> = Vec::new();
-    for d in common
-        .dimensions
-        .iter()
-        .flatten()
-        .chain(r.dimensions.iter().flatten())
-    {
-        let (Some(n), Some(val)) = (&d.name, &d.value) else {
-            continue;
-        };
-        dimensions.push((n.clone(), val.clone()));
-    }
+///
+/// Takes the record by value so that its strings move into the row instead of being copied.
+fn convert(common: &WireRecord, mut r: WireRecord) -> Result<Result<WriteRow, String>, ApiError> {
     let common_names: Vec<&str> = common
         .dimensions
         .iter()
@@ -214,6 +243,17 @@ fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, Strin
             "Dimension {} appears both in CommonAttributes and in a record; dimensions may not overlap.",
             d.name.as_deref().unwrap_or_default()
         )));
+    }
+    let mut dimensions: Vec<(String, String)> = Vec::new();
+    for d in common.dimensions.iter().flatten() {
+        if let (Some(n), Some(val)) = (&d.name, &d.value) {
+            dimensions.push((n.clone(), val.clone()));
+        }
+    }
+    for d in r.dimensions.take().into_iter().flatten() {
+        if let (Some(n), Some(val)) = (d.name, d.value) {
+            dimensions.push((n, val));
+        }
     }
     let measure_type = r
         .measure_value_type
@@ -244,7 +284,11 @@ fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, Strin
             "Record version {version} is invalid: Version must be 1 or greater."
         )));
     }
-    let Some(measure_name) = r.measure_name.as_ref().or(common.measure_name.as_ref()) else {
+    let Some(measure_name) = r
+        .measure_name
+        .take()
+        .or_else(|| common.measure_name.clone())
+    else {
         return Ok(Err(
             "The record has no MeasureName, neither its own nor from CommonAttributes.".into(),
         ));
@@ -286,8 +330,8 @@ fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, Strin
             }
             let values = r
                 .measure_values
-                .as_ref()
-                .or(common.measure_values.as_ref())
+                .take()
+                .or_else(|| common.measure_values.clone())
                 .filter(|m| !m.is_empty());
             let Some(values) = values else {
                 return Err("A MULTI record needs at least one entry in MeasureValues.".into());
@@ -299,7 +343,7 @@ fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, Strin
             }
             let mut out = Vec::with_capacity(values.len());
             for m in values {
-                let (Some(n), Some(val), Some(t)) = (&m.name, &m.value, &m.kind) else {
+                let (Some(n), Some(val), Some(t)) = (m.name, m.value, m.kind) else {
                     continue;
                 };
                 if t == "MULTI" {
@@ -307,7 +351,7 @@ fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, Strin
                         "Measure {n} has the type MULTI, which is only valid for a whole record."
                     ));
                 }
-                if let Some(reason) = reserved_column_name(n) {
+                if let Some(reason) = reserved_column_name(&n) {
                     return Err(reason);
                 }
                 if n.len() > MAX_MEASURE_NAME_BYTES {
@@ -316,10 +360,8 @@ fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, Strin
                     ));
                 }
                 size += n.len() + val.len();
-                out.push((
-                    n.clone(),
-                    parse_value(val, t, unit, &format!("measure {n}"))?,
-                ));
+                let value = parse_value(&val, &t, unit, &format_args!("measure {n}"))?;
+                out.push((n, value));
             }
             out.sort_by(|a, b| a.0.cmp(&b.0));
             if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -352,7 +394,7 @@ fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, Strin
                 text,
                 measure_type,
                 unit,
-                &format!("measure {measure_name}"),
+                &format_args!("measure {measure_name}"),
             )?)
         };
         if size > MAX_RECORD_BYTES {
@@ -362,7 +404,7 @@ fn convert(common: &WireRecord, r: &WireRecord) -> Result<Result<WriteRow, Strin
         }
         Ok(WriteRow {
             dimensions,
-            measure_name: measure_name.clone(),
+            measure_name,
             time,
             version,
             measures,
@@ -384,19 +426,19 @@ pub async fn write(
         });
         if records.len() <= MAX_RECORDS {
             for (i, rec) in records.iter().enumerate() {
-                check_model(&mut v, rec, &format!("records.{}.member", i + 1));
+                check_model(&mut v, rec, &format_args!("records.{}.member", i + 1));
             }
         }
     }
     if let Some(c) = &r.common_attributes {
-        check_model(&mut v, c, "commonAttributes");
+        check_model(&mut v, c, &"commonAttributes");
     }
     v.finish()?;
 
     let common = r.common_attributes.unwrap_or_default();
     let mut rows = Vec::new();
     let mut rejected = Vec::new();
-    for (index, rec) in r.records.unwrap_or_default().iter().enumerate() {
+    for (index, rec) in r.records.unwrap_or_default().into_iter().enumerate() {
         match convert(&common, rec)? {
             Ok(row) => rows.push((index, row)),
             Err(reason) => rejected.push(freshet_storage::Rejection {
@@ -477,16 +519,16 @@ mod tests {
 
     #[test]
     fn values() {
-        assert_eq!(parse_value("1", "DOUBLE", "", "m"), Ok(Value::Double(1.0)));
-        assert!(parse_value("NaN", "DOUBLE", "", "m").is_err());
-        assert!(parse_value("Infinity", "DOUBLE", "", "m").is_err());
+        assert_eq!(parse_value("1", "DOUBLE", "", &"m"), Ok(Value::Double(1.0)));
+        assert!(parse_value("NaN", "DOUBLE", "", &"m").is_err());
+        assert!(parse_value("Infinity", "DOUBLE", "", &"m").is_err());
         assert_eq!(
-            parse_value("TRUE", "BOOLEAN", "", "m"),
+            parse_value("TRUE", "BOOLEAN", "", &"m"),
             Ok(Value::Boolean(true))
         );
-        assert!(parse_value("1.5", "BIGINT", "", "m").is_err());
+        assert!(parse_value("1.5", "BIGINT", "", &"m").is_err());
         assert_eq!(
-            parse_value("2", "TIMESTAMP", "SECONDS", "m"),
+            parse_value("2", "TIMESTAMP", "SECONDS", &"m"),
             Ok(Value::Timestamp(2_000_000_000))
         );
     }

@@ -74,7 +74,7 @@ fn check_magnetic(
     let enabled = v
         .required(
             &m.enable_magnetic_store_writes,
-            &format!("{P}.enableMagneticStoreWrites"),
+            format!("{P}.enableMagneticStoreWrites"),
         )
         .copied();
     let location = m
@@ -84,28 +84,28 @@ fn check_magnetic(
         .map(|s3| {
             let p = format!("{P}.magneticStoreRejectedDataLocation.s3Configuration");
             if let Some(b) = &s3.bucket_name {
-                v.length(b, &format!("{p}.bucketName"), 3, 63);
+                v.length(b, format!("{p}.bucketName"), 3, 63);
                 v.pattern(
                     b,
-                    &format!("{p}.bucketName"),
+                    format!("{p}.bucketName"),
                     "[a-z0-9][\\.\\-a-z0-9]{1,61}[a-z0-9]",
                     is_bucket_name(b),
                 );
             }
             if let Some(k) = &s3.object_key_prefix {
-                v.length(k, &format!("{p}.objectKeyPrefix"), 1, 928);
+                v.length(k, format!("{p}.objectKeyPrefix"), 1, 928);
                 v.pattern(
                     k,
-                    &format!("{p}.objectKeyPrefix"),
+                    format!("{p}.objectKeyPrefix"),
                     "[a-zA-Z0-9|!\\-_*'\\(\\)]([a-zA-Z0-9]|[!\\-_*'\\(\\)\\/.])+",
                     is_key_prefix(k),
                 );
             }
             if let Some(e) = &s3.encryption_option {
-                v.one_of(e, &format!("{p}.encryptionOption"), &["SSE_S3", "SSE_KMS"]);
+                v.one_of(e, format!("{p}.encryptionOption"), &["SSE_S3", "SSE_KMS"]);
             }
             if let Some(k) = &s3.kms_key_id {
-                v.length(k, &format!("{p}.kmsKeyId"), 1, 2048);
+                v.length(k, format!("{p}.kmsKeyId"), 1, 2048);
             }
             S3Location {
                 bucket_name: s3.bucket_name.clone(),
@@ -131,16 +131,16 @@ fn check_schema(v: &mut Violations, s: &Schema) -> Result<Option<Vec<PartitionKe
     let mut out = Vec::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         let p = format!("schema.compositePartitionKey.{}.member", i + 1);
-        if let Some(t) = v.required(&k.kind, &format!("{p}.type")) {
-            v.one_of(t, &format!("{p}.type"), &["DIMENSION", "MEASURE"]);
+        if let Some(t) = v.required(&k.kind, format!("{p}.type")) {
+            v.one_of(t, format!("{p}.type"), &["DIMENSION", "MEASURE"]);
         }
         if let Some(n) = &k.name {
-            v.length(n, &format!("{p}.name"), 1, usize::MAX);
+            v.length(n, format!("{p}.name"), 1, usize::MAX);
         }
         if let Some(e) = &k.enforcement_in_record {
             v.one_of(
                 e,
-                &format!("{p}.enforcementInRecord"),
+                format!("{p}.enforcementInRecord"),
                 &["REQUIRED", "OPTIONAL"],
             );
         }

@@ -137,7 +137,7 @@ pub async fn untag(
     if let Some(keys) = v.required(&r.tag_keys, "tagKeys") {
         v.count(keys, "tagKeys", 0, 200, || format!("[{} keys]", keys.len()));
         for (i, k) in keys.iter().enumerate() {
-            v.length(k, &format!("tagKeys.{}.member", i + 1), 1, 128);
+            v.length(k, format!("tagKeys.{}.member", i + 1), 1, 128);
         }
     }
     v.finish()?;
