@@ -10,7 +10,7 @@ mod files;
 mod record;
 mod schema;
 
-pub use record::{Measures, ScalarType, Value, WalBatch, WriteRow};
+pub use record::{Measures, ScalarType, Value, WalBatch, WalEncoder, WriteRow};
 pub use schema::{
     MEASURE_NAME_COLUMN, MeasureKind, TIME_COLUMN, TableSchema, VERSION_COLUMN, arrow_type,
     value_column,
@@ -244,14 +244,15 @@ impl Storage {
             let mut st = lock(&state);
             let mut added = Vec::new();
             let mut bytes = 0;
-            for row in &batch.rows {
-                if let Err(reason) = st.schema.admit(row, &mut added) {
+            for row in batch.rows {
+                if let Err(reason) = st.schema.admit(&row, &mut added) {
                     tracing::warn!(seq = entry.seq, %reason, "a replayed row no longer fits the schema; skipped");
                     continue;
                 }
                 let series = st.interner.intern(&row.dimensions, &row.measure_name);
+                let size = row.approx_bytes();
                 if st.active.apply(series, row) == Applied::Inserted {
-                    bytes += row.approx_bytes();
+                    bytes += size;
                 }
             }
             st.active.note_seq(entry.seq);
@@ -346,11 +347,8 @@ impl Storage {
                 let mut lookups = Vec::new();
                 for (_, row, _) in &candidates {
                     let series = st.interner.intern(&row.dimensions, &row.measure_name);
-                    let in_buffers = st.active.rows.contains_key(&(series, row.time))
-                        || st
-                            .frozen
-                            .iter()
-                            .any(|b| b.rows.contains_key(&(series, row.time)));
+                    let in_buffers = st.active.rows.contains(series, row.time)
+                        || st.frozen.iter().any(|b| b.rows.contains(series, row.time));
                     let maybe_in_files = row.time <= st.unknown_before
                         || st
                             .persisted_ranges
@@ -380,23 +378,30 @@ impl Storage {
             }
             let st = &mut *st;
             let mut added = Vec::new();
-            let mut accepted = Vec::new();
+            // Accepted rows are encoded for the WAL as they are accepted, then moved into the buffer.
+            let mut accepted = WalEncoder::new(&table.id);
             let mut bytes = 0;
             for (index, row, store) in std::mem::take(&mut candidates) {
                 let series = st.interner.intern(&row.dimensions, &row.measure_name);
-                let key = (series, row.time);
-                let from_buffers = st
+                let in_active = st.active.rows.contains(series, row.time);
+                let existing = st
                     .active
                     .rows
-                    .get(&key)
-                    .or_else(|| st.frozen.iter().rev().find_map(|b| b.rows.get(&key)))
-                    .map(|s| (s.version, s.measures.clone()));
-                let in_active = st.active.rows.contains_key(&key);
-                let existing = from_buffers.or_else(|| {
-                    persisted
-                        .get(&(st.interner.key(series).clone(), row.time))
-                        .cloned()
-                });
+                    .get(series, row.time)
+                    .or_else(|| {
+                        st.frozen
+                            .iter()
+                            .rev()
+                            .find_map(|b| b.rows.get(series, row.time))
+                    })
+                    .or_else(|| {
+                        if persisted.is_empty() {
+                            return None;
+                        }
+                        persisted
+                            .get(&(st.interner.key(series).clone(), row.time))
+                            .cloned()
+                    });
                 if let Some((version, measures)) = &existing
                     && let Some(reason) = conflict(&row, *version, measures)
                 {
@@ -418,16 +423,17 @@ impl Storage {
                 if existing.is_some() && !in_active {
                     st.may_overlap = true;
                 }
-                if st.active.apply(series, &row) == Applied::Inserted {
-                    bytes += row.approx_bytes();
-                }
                 match store {
                     Store::Memory => outcome.memory_store += 1,
                     Store::Magnetic => outcome.magnetic_store += 1,
                 }
-                accepted.push(row);
+                accepted.push(&row);
+                let size = row.approx_bytes();
+                if st.active.apply(series, row) == Applied::Inserted {
+                    bytes += size;
+                }
             }
-            if !accepted.is_empty() {
+            if accepted.rows() > 0 {
                 st.active.pending += 1;
             }
             self.inner
@@ -436,15 +442,11 @@ impl Storage {
             break (accepted, added, st.active.generation);
         };
         outcome.rejected.sort_by_key(|r| r.index);
-        if accepted.is_empty() {
+        if accepted.rows() == 0 {
             return Ok(outcome);
         }
 
-        let payload = WalBatch {
-            table_id: table.id.clone(),
-            rows: accepted,
-        }
-        .encode();
+        let payload = accepted.finish();
         let appended = self.inner.wal.append(payload).await;
         let seq = match appended {
             Ok(seq) => seq,
@@ -482,28 +484,38 @@ impl Storage {
         let state = self.table_state(&table.id).await?;
         let in_range =
             |lo: i64, hi: i64| from.is_none_or(|f| hi >= f) && to.is_none_or(|t| lo <= t);
-        let (table_schema, schema, mut buffered, files, may_overlap) = {
+        let (table_schema, schema, mut buffered, frozen, keys, files, may_overlap) = {
             let st = lock(&state);
             let schema = st.schema.arrow_schema();
-            let mut batches = Vec::new();
-            for b in st.frozen.iter().chain(std::iter::once(&st.active)) {
-                let rows: Vec<_> = b
-                    .rows
-                    .iter()
-                    .filter(|((_, t), _)| in_range(*t, *t))
-                    .collect();
-                if !rows.is_empty() {
-                    batches.push(buffer::to_batch(&st.schema, &schema, &st.interner, &rows)?);
-                }
-            }
+            // The active buffer changes with every write: gather it now. Frozen buffers no longer change and are
+            // gathered after the lock is released.
+            let active = st
+                .active
+                .rows
+                .to_batch(&st.schema, &schema, st.interner.keys(), |t| in_range(t, t))?;
+            let frozen: Vec<Arc<buffer::Rows>> =
+                st.frozen.iter().map(|b| Arc::clone(&b.rows)).collect();
+            let keys = (!frozen.is_empty()).then(|| st.interner.keys().to_vec());
             let files: Vec<FileRecord> = st
                 .files
                 .iter()
                 .filter(|f| in_range(f.min_time, f.max_time))
                 .cloned()
                 .collect();
-            (st.schema.clone(), schema, batches, files, st.may_overlap)
+            (
+                st.schema.clone(),
+                schema,
+                Vec::from_iter(active),
+                frozen,
+                keys,
+                files,
+                st.may_overlap,
+            )
         };
+        for rows in &frozen {
+            let keys = keys.as_deref().unwrap_or_default();
+            buffered.extend(rows.to_batch(&table_schema, &schema, keys, |t| in_range(t, t))?);
+        }
         let mut batches = Vec::new();
         for f in &files {
             for batch in files::read(&self.inner.objects, &f.path).await? {
@@ -590,38 +602,47 @@ impl Storage {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let (table_id, batch, ranges) = {
+        let (table_id, rows, table_schema, keys) = {
             let st = lock(state);
             let Some(frozen) = st.frozen.iter().find(|b| b.generation == generation) else {
                 return Ok(()); // the table was dropped meanwhile
             };
-            let schema = st.schema.arrow_schema();
-            let rows: Vec<_> = frozen.rows.iter().collect();
-            let mut ranges: HashMap<u32, (i64, i64)> = HashMap::new();
-            for ((series, time), _) in &rows {
-                let r = ranges.entry(*series).or_insert((*time, *time));
-                r.0 = r.0.min(*time);
-                r.1 = r.1.max(*time);
-            }
             (
                 st.id.clone(),
-                buffer::to_batch(&st.schema, &schema, &st.interner, &rows)?,
-                ranges,
+                Arc::clone(&frozen.rows),
+                st.schema.clone(),
+                st.interner.keys().to_vec(),
             )
         };
-        let file = files::write(&self.inner.objects, &table_id, &batch, 0).await?;
-        self.inner
-            .meta
-            .replace_files(&table_id, std::slice::from_ref(&file), &[])
-            .await?;
+        // Sorting and gathering take a while on a large buffer: off the lock and off the async workers.
+        let built = tokio::task::spawn_blocking(move || {
+            let batch = rows.to_batch(&table_schema, &table_schema.arrow_schema(), &keys, |_| true);
+            (batch, rows.time_ranges())
+        })
+        .await
+        .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+        let (batch, ranges) = (built.0?, built.1);
+        let file = match batch {
+            Some(batch) => {
+                let file = files::write(&self.inner.objects, &table_id, &batch, 0).await?;
+                self.inner
+                    .meta
+                    .replace_files(&table_id, std::slice::from_ref(&file), &[])
+                    .await?;
+                Some(file)
+            }
+            None => None, // an empty buffer: nothing to write
+        };
         let mut st = lock(state);
         for (series, (lo, hi)) in ranges {
             let r = st.persisted_ranges.entry(series).or_insert((lo, hi));
             r.0 = r.0.min(lo);
             r.1 = r.1.max(hi);
         }
-        st.files.push(file);
-        st.files_generation += 1;
+        if let Some(file) = file {
+            st.files.push(file);
+            st.files_generation += 1;
+        }
         if let Some(pos) = st.frozen.iter().position(|b| b.generation == generation) {
             let done = st.frozen.remove(pos);
             self.inner

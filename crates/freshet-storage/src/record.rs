@@ -161,39 +161,73 @@ impl Writer {
     }
 }
 
-impl WalBatch {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(
-            64 + self.rows.iter().map(WriteRow::approx_bytes).sum::<usize>(),
-        ));
+/// Builds one WAL entry row by row, so rows can be encoded as they are accepted and then moved on.
+pub struct WalEncoder {
+    w: Writer,
+    rows: u32,
+    /// Where the row count sits in the entry.
+    count_at: usize,
+}
+
+impl WalEncoder {
+    pub fn new(table_id: &str) -> Self {
+        let mut w = Writer(Vec::with_capacity(4096));
         w.0.push(ENTRY_VERSION);
-        w.str(&self.table_id);
-        w.0.extend_from_slice(&(self.rows.len() as u32).to_le_bytes());
-        for r in &self.rows {
-            w.0.extend_from_slice(&(r.dimensions.len() as u16).to_le_bytes());
-            for (k, v) in &r.dimensions {
-                w.str(k);
-                w.str(v);
+        w.str(table_id);
+        let count_at = w.0.len();
+        w.0.extend_from_slice(&0u32.to_le_bytes()); // set by `finish`
+        Self {
+            w,
+            rows: 0,
+            count_at,
+        }
+    }
+
+    pub fn push(&mut self, r: &WriteRow) {
+        let w = &mut self.w;
+        w.0.extend_from_slice(&(r.dimensions.len() as u16).to_le_bytes());
+        for (k, v) in &r.dimensions {
+            w.str(k);
+            w.str(v);
+        }
+        w.str(&r.measure_name);
+        w.0.extend_from_slice(&r.time.to_le_bytes());
+        w.0.extend_from_slice(&r.version.to_le_bytes());
+        match &r.measures {
+            Measures::Single(v) => {
+                w.0.push(0);
+                w.value(v);
             }
-            w.str(&r.measure_name);
-            w.0.extend_from_slice(&r.time.to_le_bytes());
-            w.0.extend_from_slice(&r.version.to_le_bytes());
-            match &r.measures {
-                Measures::Single(v) => {
-                    w.0.push(0);
+            Measures::Multi(m) => {
+                w.0.push(1);
+                w.0.extend_from_slice(&(m.len() as u16).to_le_bytes());
+                for (k, v) in m {
+                    w.str(k);
                     w.value(v);
-                }
-                Measures::Multi(m) => {
-                    w.0.push(1);
-                    w.0.extend_from_slice(&(m.len() as u16).to_le_bytes());
-                    for (k, v) in m {
-                        w.str(k);
-                        w.value(v);
-                    }
                 }
             }
         }
-        w.0
+        self.rows += 1;
+    }
+
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let at = self.count_at;
+        self.w.0[at..at + 4].copy_from_slice(&self.rows.to_le_bytes());
+        self.w.0
+    }
+}
+
+impl WalBatch {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = WalEncoder::new(&self.table_id);
+        for r in &self.rows {
+            e.push(r);
+        }
+        e.finish()
     }
 
     /// Decodes an entry; `None` when the bytes are not an entry this version understands.
