@@ -8,7 +8,7 @@ use arrow::array::{
     new_null_array,
 };
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{Float64Type, Int64Type, SchemaRef, TimestampNanosecondType};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimestampNanosecondType};
 use bytes::Bytes;
 use freshet_meta::FileRecord;
 use futures::TryStreamExt;
@@ -16,8 +16,9 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::buffer::SeriesKey;
 use crate::record::{Measures, ScalarType, Value};
@@ -48,10 +49,7 @@ pub async fn write(
     let rows = batch.num_rows() as i64;
     let batch = batch.clone();
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-            .set_max_row_group_row_count(Some(1 << 20))
-            .build();
+        let props = writer_properties(&batch.schema())?;
         let mut out = Vec::new();
         let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
         w.write(&batch)?;
@@ -77,6 +75,25 @@ pub async fn write(
         level,
         created_ms: 0,
     })
+}
+
+/// Parquet settings for data files. Every column starts dictionary-encoded (dimensions, measure names, versions and
+/// low-cardinality values collapse to run-length encoded indexes on data sorted by series); when a column's
+/// dictionary grows too large, doubles fall back to byte-stream-split and integers and timestamps to delta encoding,
+/// both of which zstd compresses far better than plain values.
+fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties> {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_max_row_group_row_count(Some(1 << 20));
+    for field in schema.fields() {
+        let fallback = match field.data_type() {
+            DataType::Float64 => Encoding::BYTE_STREAM_SPLIT,
+            DataType::Int64 | DataType::Timestamp(..) => Encoding::DELTA_BINARY_PACKED,
+            _ => continue,
+        };
+        b = b.set_column_encoding(ColumnPath::from(field.name().as_str()), fallback);
+    }
+    Ok(b.build())
 }
 
 pub async fn read(objects: &Arc<dyn ObjectStore>, path: &str) -> Result<Vec<RecordBatch>> {
