@@ -66,6 +66,11 @@ impl Server {
         self.child.id()
     }
 
+    /// CPU time (user + system) the server has used so far.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&format!("/proc/{}/stat", self.pid()))
+    }
+
     /// Peak resident memory of the server so far (VmHWM), in bytes.
     pub fn peak_rss_bytes(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
@@ -80,6 +85,21 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system) of this process so far.
+pub fn own_cpu_time() -> Option<Duration> {
+    cpu_time_of("/proc/self/stat")
+}
+
+/// Reads utime + stime from a `/proc/<pid>/stat` file (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+fn cpu_time_of(stat: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // The command name (field 2) may contain spaces; the fields after it start past the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Total size of the files under `dir` whose names end with `suffix` (all files when empty).

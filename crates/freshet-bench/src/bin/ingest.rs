@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use aws_sdk_timestreamwrite::types::{Dimension, MeasureValue, MeasureValueType, Record, TimeUnit};
 use clap::Parser;
-use freshet_bench::{Server, default_server_bin, disk_bytes, quantile, sdk_config};
+use freshet_bench::{Server, default_server_bin, disk_bytes, own_cpu_time, quantile, sdk_config};
 use rand::{Rng, SeedableRng};
 
 #[derive(Debug, Parser)]
@@ -24,9 +24,20 @@ struct Args {
     /// Concurrent writer clients.
     #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// How cpu values are written: `tsbs` as TSBS's cpu-only generator emits them (whole percentages, e.g.
+    /// `usage_user=58i`), or `full-precision` doubles (random 52-bit mantissas, which no encoding can shrink much
+    /// below 8 bytes).
+    #[arg(long, value_enum, default_value_t = Values::Tsbs)]
+    values: Values,
     /// The freshet binary to benchmark [default: the release build next to this one].
     #[arg(long)]
     server_bin: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Values {
+    Tsbs,
+    FullPrecision,
 }
 
 const MEASURES: [&str; 10] = [
@@ -124,7 +135,10 @@ async fn main() -> anyhow::Result<()> {
                     b = b.measure_values(
                         MeasureValue::builder()
                             .name(*name)
-                            .value(v.to_string())
+                            .value(match args.values {
+                                Values::Tsbs => format!("{}", v.trunc()),
+                                Values::FullPrecision => v.to_string(),
+                            })
                             .r#type(MeasureValueType::Double)
                             .build()
                             .expect("all members set"),
@@ -141,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("writing with {} clients …", args.clients);
     let next = Arc::new(AtomicUsize::new(0));
+    let (server_cpu0, client_cpu0) = (server.cpu_time(), own_cpu_time());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
@@ -172,6 +187,8 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(t.await??);
     }
     let elapsed = started.elapsed();
+    let server_cpu = server.cpu_time().zip(server_cpu0).map(|(b, a)| b - a);
+    let client_cpu = own_cpu_time().zip(client_cpu0).map(|(b, a)| b - a);
     eprintln!();
     latencies.sort();
     let rss = server.peak_rss_bytes().unwrap_or(0);
@@ -201,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| measure values written | {total_values} |");
     println!("| clients × batch size | {} × 100 records |", args.clients);
+    println!("| cpu values | {:?} |", args.values);
     println!("| wall time | {secs:.2} s |");
     println!("| records/s | {:.0} |", total_records as f64 / secs);
     println!("| measure values/s | {:.0} |", total_values as f64 / secs);
@@ -208,6 +226,20 @@ async fn main() -> anyhow::Result<()> {
         "| request latency p50 / p99 | {:.1} ms / {:.1} ms |",
         ms(quantile(&latencies, 0.5)),
         ms(quantile(&latencies, 0.99))
+    );
+    let share = |cpu: Option<Duration>| {
+        cpu.map_or("unknown".to_owned(), |c| {
+            format!(
+                "{:.1} s ({:.2} cores)",
+                c.as_secs_f64(),
+                c.as_secs_f64() / secs
+            )
+        })
+    };
+    println!(
+        "| CPU used while writing: server / benchmark client | {} / {} |",
+        share(server_cpu),
+        share(client_cpu)
     );
     println!(
         "| server peak RSS | {:.0} MiB |",
