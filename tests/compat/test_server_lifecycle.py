@@ -59,3 +59,28 @@ def test_restart_keeps_metadata_and_sigterm_is_graceful(tmp_path):
         assert second.stop() == 0, second.stderr_text()
     finally:
         second.stop(check=False)
+
+
+def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path):
+    binary = require_binary()
+    data_dir = tmp_path / "data"
+    first = Server.start(binary, data_dir)
+    try:
+        second = Server(binary, data_dir)
+        try:
+            code = second.proc.wait(timeout=SHUTDOWN_TIMEOUT_S * 4)
+        finally:
+            second.stop(check=False)
+        second._reader.join(timeout=5)
+        assert code != 0
+        assert "is in use by another freshet process" in second.stderr_text(), second.stderr_text()
+        # The first server is unaffected and still answers.
+        client = make_client("timestream-write", first.url)
+        client.create_database(DatabaseName=unique("stillhere"))
+        client.close()
+    finally:
+        first.stop(check=False)
+
+    # Once the first server is gone, the directory can be opened again.
+    third = Server.start(binary, data_dir)
+    third.stop(check=False)

@@ -26,6 +26,30 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Takes an exclusive lock on `DIR/freshet.lock` for the life of the process, so that a second server cannot open
+/// the same data directory and interleave its WAL and files with ours. The operating system releases the lock
+/// when the process ends, however it ends.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("freshet.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "the data directory {} is in use by another freshet process; stop it, or give this one another \
+             --data-dir",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 pub fn run(config: ServeConfig) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -48,6 +72,7 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating data directory {}", dir.display()))?;
+    let _lock = lock_data_dir(dir)?;
     let store: Arc<dyn MetadataStore> = Arc::new(
         SqliteStore::open(&dir.join("metadata.sqlite"))
             .with_context(|| format!("opening the metadata store in {}", dir.display()))?,
