@@ -1,24 +1,26 @@
 //! Query: Timestream SQL run by Apache DataFusion over a table's write buffer and data files.
 //!
-//! This is the first query path: each query gets a fresh `SessionContext` in which every table it names is
-//! registered from a storage snapshot. The full dialect, pushdown and pruning come with the query issue.
+//! Each query gets a fresh `SessionContext` in which every table it names is registered as a [`TimestreamTable`],
+//! whose scans read only the buffers and data files that the query's time filters can match.
 
 mod dialect;
+mod table;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::config::Dialect;
-use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use freshet_meta::{MetadataStore, Scope};
-use freshet_storage::{Storage, VERSION_COLUMN};
+use freshet_storage::Storage;
 
 pub use dialect::rewrite;
+pub use table::TimestreamTable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -88,7 +90,7 @@ impl QueryEngine {
             .resolve_table_references(&statement)
             .map_err(|e| syntax_error(&e))?;
 
-        let mut bytes_scanned = 0u64;
+        let scanned = Arc::new(AtomicU64::new(0));
         for reference in references {
             let (db, table) = match &reference {
                 TableReference::Partial { schema, table }
@@ -129,17 +131,9 @@ impl QueryEngine {
                     position(original, &table)
                 )));
             };
-            let snapshot = self
-                .storage
-                .scan(&record, None, None)
+            let provider = TimestreamTable::new(record, self.storage.clone(), Arc::clone(&scanned))
                 .await
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            let (schema, batches) = without_version(&snapshot.schema, snapshot.batches)?;
-            bytes_scanned += batches
-                .iter()
-                .map(|b| b.get_array_memory_size() as u64)
-                .sum::<u64>();
-            let provider = MemTable::try_new(schema, vec![batches]).map_err(internal)?;
+                .map_err(internal)?;
             if ctx
                 .catalog("datafusion")
                 .and_then(|c| c.schema(&db))
@@ -171,7 +165,7 @@ impl QueryEngine {
         Ok(QueryResult {
             schema,
             batches,
-            bytes_scanned,
+            bytes_scanned: scanned.load(Ordering::Relaxed),
         })
     }
 }
@@ -229,22 +223,6 @@ fn renamed(schema: SchemaRef, names: &[Option<String>]) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
-}
-
-fn without_version(
-    schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let keep: Vec<usize> = (0..schema.fields().len())
-        .filter(|&i| schema.field(i).name() != VERSION_COLUMN)
-        .collect();
-    let projected = Arc::new(schema.project(&keep).map_err(internal)?);
-    let batches = batches
-        .iter()
-        .map(|b| b.project(&keep))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(internal)?;
-    Ok((projected, batches))
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {

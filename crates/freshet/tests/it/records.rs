@@ -474,6 +474,72 @@ async fn acknowledged_writes_survive_kill_and_persisted_files_serve_queries() {
     );
 }
 
+/// Filters on `time` decide which buffers and data files a query reads: a query for the last hour reads only the
+/// newer of two persisted files, which shows in `QueryStatus.CumulativeBytesScanned`, and still answers exactly.
+#[tokio::test]
+async fn time_filters_prune_data_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = fixed_env();
+    env.push(("FRESHET_PERSIST_AFTER", "1"));
+    let server = Server::start_in(dir.path(), &env);
+    let w = setup(&server, "prune", "tbl").await;
+    let objects = dir.path().join("objects");
+    let parquet_files = || {
+        walk(&objects)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .count()
+    };
+    let now = now_ms();
+    let (old, new) = (now - 3 * 3_600_000, now - 60_000);
+    for (i, base) in [old, new].into_iter().enumerate() {
+        let records: Vec<Record> = (0..100)
+            .map(|k| single(&format!("h{k}"), "cpu", &k.to_string(), "DOUBLE", base + k))
+            .collect();
+        w.write_records()
+            .database_name("prune")
+            .table_name("tbl")
+            .set_records(Some(records))
+            .send()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while parquet_files() <= i {
+            assert!(std::time::Instant::now() < deadline, "no data file");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    let q = server.query().await;
+    let run = |sql: String| {
+        let q = q.clone();
+        async move {
+            let out = q.query().query_string(sql).send().await.unwrap();
+            let count = out.rows()[0].data()[0].scalar_value().unwrap().to_owned();
+            let scanned = out.query_status().unwrap().cumulative_bytes_scanned();
+            (count, scanned)
+        }
+    };
+    let cutoff = freshet_core::Civil::from_nanos((now - 3_600_000) * 1_000_000).format(' ');
+    let (all, all_bytes) = run("SELECT count(*) FROM prune.tbl".into()).await;
+    let (recent, recent_bytes) = run(format!(
+        "SELECT count(*) FROM prune.tbl WHERE time >= TIMESTAMP '{cutoff}'"
+    ))
+    .await;
+    let (between, _) = run(format!(
+        "SELECT count(*) FROM prune.tbl WHERE time BETWEEN TIMESTAMP '{cutoff}' AND now()"
+    ))
+    .await;
+    assert_eq!(
+        (all.as_str(), recent.as_str(), between.as_str()),
+        ("200", "100", "100")
+    );
+    assert!(
+        recent_bytes > 0 && recent_bytes * 2 <= all_bytes + 1,
+        "a query for the last hour read {recent_bytes} bytes, the whole table {all_bytes}"
+    );
+}
+
 #[tokio::test]
 async fn writes_are_throttled_when_the_buffer_is_full() {
     let server = Server::start_with(&[
