@@ -2,7 +2,7 @@
 //! dropped; rows past the magnetic-store retention are deleted.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::compute::{
@@ -16,8 +16,6 @@ use crate::{Result, Storage, TableState, files, lock};
 
 /// Merge once a table has this many files of level 0.
 pub const MIN_FILES_TO_COMPACT: usize = 4;
-/// Deleted files stay readable this long, for queries that listed them before the swap.
-pub const GRACE: Duration = Duration::from_secs(30);
 
 /// Sorts a batch by dimensions (in schema order), measure name and time: the order of data files.
 pub fn sort_rows(
@@ -119,7 +117,7 @@ impl Storage {
         if changed {
             // A persist or another change came in between; try again on the next tick.
             if let Some(f) = &new_file {
-                files::delete_prefix(&self.inner.objects, &f.path).await?;
+                files::delete(&self.inner.objects, &f.path).await?;
             }
             return Ok(());
         }
@@ -134,7 +132,7 @@ impl Storage {
             st.files.sort_by_key(|f| (f.min_time, f.id.clone()));
             st.files_generation += 1;
         }
-        let due = Instant::now() + GRACE;
+        let due = Instant::now() + self.inner.config.replaced_file_grace;
         lock(&self.inner.garbage).extend(picked.into_iter().map(|f| (due, f.path)));
         Ok(())
     }
@@ -149,7 +147,7 @@ impl Storage {
             due.into_iter().map(|(_, p)| p).collect()
         };
         for path in due {
-            files::delete_prefix(&self.inner.objects, &path).await?;
+            files::delete(&self.inner.objects, &path).await?;
         }
         Ok(())
     }

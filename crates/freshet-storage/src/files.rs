@@ -27,8 +27,11 @@ use crate::schema::{
 };
 use crate::{FileKey, Result};
 
+/// Where data files live: `tables/<table id>/<file id>.parquet`.
+pub const TABLES_PREFIX: &str = "tables/";
+
 pub fn table_prefix(table_id: &str) -> String {
-    format!("tables/{table_id}/")
+    format!("{TABLES_PREFIX}{table_id}/")
 }
 
 /// Writes a sorted batch as a new Parquet file and returns its record (not yet registered).
@@ -120,18 +123,29 @@ pub fn adapt(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
+/// Deletes every object under a directory-like prefix (`tables/<id>/`).
 pub async fn delete_prefix(objects: &Arc<dyn ObjectStore>, prefix: &str) -> Result<()> {
+    for path in list(objects, prefix).await? {
+        delete(objects, &path).await?;
+    }
+    Ok(())
+}
+
+/// Paths of the objects under a directory-like prefix.
+pub async fn list(objects: &Arc<dyn ObjectStore>, prefix: &str) -> Result<Vec<String>> {
     let listed: Vec<_> = objects
         .list(Some(&Path::from(prefix)))
         .try_collect()
         .await?;
-    for meta in listed {
-        match objects.delete(&meta.location).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+    Ok(listed.into_iter().map(|m| m.location.to_string()).collect())
+}
+
+/// Deletes one object; one that is already gone is fine.
+pub async fn delete(objects: &Arc<dyn ObjectStore>, path: &str) -> Result<()> {
+    match objects.delete(&Path::from(path)).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// The series key of row `i` of a batch in table schema.

@@ -62,6 +62,8 @@ pub struct StorageConfig {
     pub persist_age: Duration,
     /// How often the background task looks for work.
     pub tick: Duration,
+    /// Files replaced by compaction stay readable this long, for queries that listed them before the swap.
+    pub replaced_file_grace: Duration,
 }
 
 impl Default for StorageConfig {
@@ -71,6 +73,7 @@ impl Default for StorageConfig {
             persist_bytes: 64 << 20,
             persist_age: Duration::from_secs(60),
             tick: Duration::from_millis(500),
+            replaced_file_grace: Duration::from_secs(30),
         }
     }
 }
@@ -208,6 +211,7 @@ impl Storage {
             tracing::info!(table_id = %orphan, "removing the data of a deleted table");
             storage.remove_table_data(&orphan).await?;
         }
+        storage.remove_unregistered_files().await?;
         // Tables with data files take part in retention and compaction from the start.
         for id in storage.inner.meta.table_ids_with_files().await? {
             storage.table_state(&id).await?;
@@ -550,6 +554,36 @@ impl Storage {
                 .fetch_sub(bytes, Ordering::Relaxed);
         }
         self.remove_table_data(table_id).await
+    }
+
+    /// Deletes data files that the metadata store does not list: files replaced by compaction whose grace period
+    /// a restart cut short, and files written by a persist or compaction that crashed before registering them
+    /// (their rows are still in the WAL or in the files they were to replace). Runs before anything reads files.
+    async fn remove_unregistered_files(&self) -> Result<()> {
+        let mut by_table: HashMap<String, Vec<String>> = HashMap::new();
+        for path in files::list(&self.inner.objects, files::TABLES_PREFIX).await? {
+            if let Some(table) = path
+                .strip_prefix(files::TABLES_PREFIX)
+                .and_then(|rest| rest.split('/').next())
+            {
+                by_table.entry(table.to_owned()).or_default().push(path);
+            }
+        }
+        for (table_id, paths) in by_table {
+            let registered: BTreeSet<String> = self
+                .inner
+                .meta
+                .files(&table_id)
+                .await?
+                .into_iter()
+                .map(|f| f.path)
+                .collect();
+            for path in paths.iter().filter(|p| !registered.contains(*p)) {
+                tracing::info!(%path, "removing a data file no table lists");
+                files::delete(&self.inner.objects, path).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn remove_table_data(&self, table_id: &str) -> Result<()> {

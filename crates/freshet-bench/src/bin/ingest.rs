@@ -193,18 +193,23 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort();
     let rss = server.peak_rss_bytes().unwrap_or(0);
 
-    // Let the buffer persist (10 s) and compaction run, then measure the data files.
-    eprintln!("waiting for persistence and compaction …");
+    // Let the buffer persist (10 s) and compaction run, then measure the data files. Files replaced by compaction
+    // stay on disk for a 30 s grace period (for queries that listed them), so the size counts only once it has not
+    // changed for longer than that.
+    eprintln!("waiting for persistence, compaction and the removal of replaced files …");
     let objects = server.data_dir.join("objects");
-    tokio::time::sleep(Duration::from_secs(12)).await;
     let mut last = (0, 0);
-    for _ in 0..120 {
+    let mut stable_since = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while Instant::now() < deadline {
         let now = (disk_bytes(&objects, ".parquet"), count_files(&objects));
-        if now.0 > 0 && now == last {
+        if now != last || now.0 == 0 {
+            last = now;
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() > Duration::from_secs(35) {
             break;
         }
-        last = now;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let parquet = disk_bytes(&objects, ".parquet");
     let wal = disk_bytes(&server.data_dir.join("wal"), "");

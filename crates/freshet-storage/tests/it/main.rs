@@ -8,8 +8,9 @@ use freshet_meta::{
 };
 use freshet_storage::{Measures, Storage, StorageConfig, Value, WriteRow};
 use freshet_wal::{LocalWal, WalOptions};
-use object_store::ObjectStore;
-use object_store::memory::InMemory;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 const HOUR: i64 = 3_600_000_000_000;
 const NOW: i64 = 1_800_000_000_000_000_000;
@@ -68,11 +69,26 @@ impl Fixture {
         .await
         .unwrap();
         meta.create_table(&t).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let objects_dir = dir.path().join("objects");
+        std::fs::create_dir_all(&objects_dir).unwrap();
         Self {
             meta,
-            objects: Arc::new(InMemory::new()),
-            dir: tempfile::tempdir().unwrap(),
+            objects: Arc::new(LocalFileSystem::new_with_prefix(&objects_dir).unwrap()),
+            dir,
         }
+    }
+
+    async fn stored_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .objects
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        paths.sort();
+        paths
     }
 
     async fn open(&self) -> Storage {
@@ -84,7 +100,10 @@ impl Fixture {
             Arc::new(wal),
             replay,
             first,
-            StorageConfig::default(),
+            StorageConfig {
+                replaced_file_grace: std::time::Duration::ZERO,
+                ..StorageConfig::default()
+            },
         )
         .await
         .unwrap()
@@ -158,11 +177,13 @@ async fn persisted_upserted_compacted_and_expired() {
         ]
     );
 
-    // Compaction merges the files into one and keeps only the highest version.
+    // Compaction merges the files into one and keeps only the highest version; the replaced files are deleted
+    // once their grace period (zero here) is over.
     s.maintain(NOW).await.unwrap();
     let files = f.meta.files("t1").await.unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].rows, 4);
+    assert_eq!(f.stored_paths().await, [files[0].path.clone()]);
     assert_eq!(
         values(&s).await,
         [
@@ -179,10 +200,25 @@ async fn persisted_upserted_compacted_and_expired() {
         .unwrap();
     assert_eq!(values(&s).await, [(NOW - HOUR, 1.0), (NOW, 99.0)]);
 
-    // After a restart the state comes back from files and the WAL.
+    // After a restart the state comes back from files and the WAL. A file no table lists (left by a crash between
+    // writing and registering it) is deleted when the engine opens.
     drop(s);
+    let stray = "tables/t1/0123456789abcdef.parquet";
+    f.objects
+        .put(&stray.into(), bytes::Bytes::from_static(b"PAR1").into())
+        .await
+        .unwrap();
     let s = f.open().await;
     assert_eq!(values(&s).await, [(NOW - HOUR, 1.0), (NOW, 99.0)]);
+    let registered: Vec<String> = f
+        .meta
+        .files("t1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(f.stored_paths().await, registered);
 }
 
 #[tokio::test]
