@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
@@ -83,28 +83,15 @@ impl TableProvider for TimestreamTable {
         let batches = snapshot
             .batches
             .iter()
-            .map(|b| conform(b, &self.schema))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|b| freshet_storage::adapt(b, &self.schema))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         self.scanned.fetch_add(bytes as u64, Ordering::Relaxed);
         MemTable::try_new(Arc::clone(&self.schema), vec![batches])?
             .scan(state, projection, &[], limit)
             .await
     }
-}
-
-/// A batch in the query's schema: columns by name (the table may have gained columns since planning; columns it
-/// does not have yet are null).
-fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns: Vec<ArrayRef> = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Arc::clone(c),
-            _ => new_null_array(f.data_type(), batch.num_rows()),
-        })
-        .collect();
-    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 /// Inclusive bounds on `time` in nanoseconds implied by a conjunction of filters; `None` is unbounded.

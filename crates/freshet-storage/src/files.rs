@@ -107,7 +107,8 @@ pub async fn read(objects: &Arc<dyn ObjectStore>, path: &str) -> Result<Vec<Reco
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Reshapes a batch written with an older schema to `schema`: columns by name, missing ones null.
+/// Reshapes a batch to `schema`: columns by name, missing ones (or ones of another type) null, others dropped. Used
+/// for files written with an older schema, and by queries planned before the table gained columns.
 pub fn adapt(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     if batch.schema() == *schema {
         return Ok(batch.clone());

@@ -10,6 +10,7 @@ mod files;
 mod record;
 mod schema;
 
+pub use files::adapt;
 pub use record::{Measures, ScalarType, Value, WalBatch, WalEncoder, WriteRow};
 pub use schema::{
     MEASURE_NAME_COLUMN, MeasureKind, TIME_COLUMN, TableSchema, VERSION_COLUMN, arrow_type,
