@@ -80,6 +80,7 @@ pub enum Applied {
 /// One measure column of the buffer. Slots past the end of `valid` are null; a null slot holds a default value.
 #[derive(Debug, Clone)]
 struct Column {
+    ty: ScalarType,
     values: ColumnValues,
     valid: Vec<bool>,
 }
@@ -103,6 +104,7 @@ impl Column {
             ScalarType::Timestamp => ColumnValues::Timestamp(Vec::new()),
         };
         Self {
+            ty: t,
             values,
             valid: Vec::new(),
         }
@@ -384,7 +386,7 @@ impl Rows {
         }
         for (name, t) in schema.multi_measures() {
             columns.push(match self.multi.get(name) {
-                Some(c) if c.values.scalar_type() == *t => c.gather(&order),
+                Some(c) if c.ty == *t => c.gather(&order),
                 _ => missing(*t),
             });
         }
@@ -399,18 +401,6 @@ impl Rows {
                 && arrow_schema.index_of(TIME_COLUMN).is_ok()
         );
         RecordBatch::try_new(Arc::clone(arrow_schema), columns).map(Some)
-    }
-}
-
-impl ColumnValues {
-    fn scalar_type(&self) -> ScalarType {
-        match self {
-            Self::Double(_) => ScalarType::Double,
-            Self::Bigint(_) => ScalarType::Bigint,
-            Self::Varchar(_) => ScalarType::Varchar,
-            Self::Boolean(_) => ScalarType::Boolean,
-            Self::Timestamp(_) => ScalarType::Timestamp,
-        }
     }
 }
 
