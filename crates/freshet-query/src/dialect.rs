@@ -1,5 +1,10 @@
-//! Timestream dialect rewriting before DataFusion parses a query. For now: `measure_value::<type>` is a column
-//! name, not a cast, so it is quoted wherever it appears outside string literals and quoted identifiers.
+//! Timestream dialect rewriting before DataFusion parses a query, outside string literals and quoted identifiers:
+//! - `measure_value::<type>` is a column name, not a cast, so it is quoted;
+//! - interval literals (`1h`, `15m`, `50ns`, `10day`, `1year`, `8month`) and ANSI intervals (`INTERVAL '2' DAY`)
+//!   become typed constants: `interval day to second` is an Arrow `Duration(Nanosecond)`, `interval year to month`
+//!   an `Interval(YearMonth)`.
+
+use crate::functions::{duration_nanos, unit_nanos};
 
 const TYPES: &[&str] = &["double", "bigint", "varchar", "boolean", "timestamp"];
 
@@ -48,11 +53,100 @@ pub fn rewrite(sql: &str) -> String {
                 continue;
             }
         }
+        if boundary_before && let Some((len, replacement)) = interval_at(sql, i) {
+            out.push_str(&replacement);
+            i += len;
+            continue;
+        }
         let ch = sql[i..].chars().next().unwrap_or_default();
         out.push(ch);
         i += ch.len_utf8().max(1);
     }
     out
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn day_to_second(ns: i64) -> String {
+    format!("arrow_cast({ns}, 'Duration(Nanosecond)')")
+}
+
+fn year_to_month(months: i64) -> String {
+    format!("arrow_cast(arrow_cast({months}, 'Int32'), 'Interval(YearMonth)')")
+}
+
+/// Months in `n` units of `year`/`month`.
+fn months(n: &str, unit: &str) -> Option<i64> {
+    let n: i64 = n.parse().ok()?;
+    match unit.to_ascii_lowercase().as_str() {
+        "year" | "years" => n.checked_mul(12),
+        "month" | "months" => Some(n),
+        _ => None,
+    }
+}
+
+/// An interval literal starting at byte `i`: its length and its replacement.
+fn interval_at(sql: &str, i: usize) -> Option<(usize, String)> {
+    let bytes = sql.as_bytes();
+    if bytes[i].is_ascii_digit() {
+        if i > 0 && bytes[i - 1] == b'.' {
+            return None; // `t.1h` is a name, `0.5` a number
+        }
+        // `<number><unit>` with no space, ended by a non-word character.
+        let digits = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .count();
+        let unit_len = bytes[i + digits..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        let end = i + digits + unit_len;
+        if unit_len == 0 || bytes.get(end).is_some_and(|b| is_word(*b)) {
+            return None;
+        }
+        let (number, unit) = (&sql[i..i + digits], &sql[i + digits..end]);
+        if let Some(m) = months(number, unit) {
+            return Some((end - i, year_to_month(m)));
+        }
+        return duration_nanos(&sql[i..end]).map(|ns| (end - i, day_to_second(ns)));
+    }
+    // ANSI: INTERVAL '<number>' <unit>
+    let keyword = b"interval";
+    if bytes.len() < i + keyword.len() || !bytes[i..i + keyword.len()].eq_ignore_ascii_case(keyword)
+    {
+        return None;
+    }
+    let mut j = i + keyword.len();
+    let skip_space = |mut j: usize| {
+        while bytes.get(j).is_some_and(|b| b.is_ascii_whitespace()) {
+            j += 1;
+        }
+        j
+    };
+    j = skip_space(j);
+    if bytes.get(j) != Some(&b'\'') {
+        return None;
+    }
+    let close = j + 1 + sql[j + 1..].find('\'')?;
+    let number = sql[j + 1..close].trim();
+    j = skip_space(close + 1);
+    let unit_len = bytes[j..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    let end = j + unit_len;
+    if unit_len == 0 || bytes.get(end).is_some_and(|b| is_word(*b)) {
+        return None;
+    }
+    let unit = &sql[j..end];
+    if let Some(m) = months(number, unit) {
+        return Some((end - i, year_to_month(m)));
+    }
+    unit_nanos(unit)?;
+    duration_nanos(&format!("{number}{unit}")).map(|ns| (end - i, day_to_second(ns)))
 }
 
 #[cfg(test)]
@@ -87,5 +181,42 @@ mod tests {
             rewrite("é measure_value::double é"),
             "é \"measure_value::double\" é"
         );
+    }
+
+    #[test]
+    fn interval_literals_become_typed_constants() {
+        let d = |ns: i64| format!("arrow_cast({ns}, 'Duration(Nanosecond)')");
+        let ym = |m: i64| format!("arrow_cast(arrow_cast({m}, 'Int32'), 'Interval(YearMonth)')");
+        assert_eq!(
+            rewrite("SELECT ago(1h)"),
+            format!("SELECT ago({})", d(3_600_000_000_000))
+        );
+        assert_eq!(
+            rewrite("bin(time, 15m)"),
+            format!("bin(time, {})", d(900_000_000_000))
+        );
+        assert_eq!(
+            rewrite("now() + (1h + 50ns)"),
+            format!("now() + ({} + {})", d(3_600_000_000_000), d(50))
+        );
+        assert_eq!(
+            rewrite("SELECT 1year, 8month"),
+            format!("SELECT {}, {}", ym(12), ym(8))
+        );
+        assert_eq!(rewrite("INTERVAL '2' DAY"), d(2 * 86_400_000_000_000));
+        assert_eq!(
+            rewrite("interval '4' year + interval  '2'  month"),
+            format!("{} + {}", ym(48), ym(2))
+        );
+        // Not literals: part of a name, a number with a space before its alias, text, unknown units.
+        for same in [
+            "SELECT x1h, t.1h FROM db.t",
+            "SELECT 5 m",
+            "SELECT '1h'",
+            "SELECT 1e5, 12abc",
+            "SELECT 1 day",
+        ] {
+            assert_eq!(rewrite(same), same);
+        }
     }
 }

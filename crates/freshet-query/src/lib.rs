@@ -4,13 +4,14 @@
 //! whose scans read only the buffers and data files that the query's time filters can match.
 
 mod dialect;
+mod functions;
 mod table;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::config::Dialect;
@@ -82,8 +83,9 @@ impl QueryEngine {
         let mut config = SessionConfig::new().with_information_schema(false);
         config.options_mut().sql_parser.enable_ident_normalization = false;
         let ctx = SessionContext::new_with_config(config);
+        functions::register(&ctx);
         let state = ctx.state();
-        let statement = state
+        let mut statement = state
             .sql_to_statement(&sql, &Dialect::Generic)
             .map_err(|e| syntax_error(&e))?;
         let references = state
@@ -151,17 +153,12 @@ impl QueryEngine {
             .map_err(internal)?;
         }
 
-        let names = output_names(&statement);
+        name_unnamed_columns(&mut statement);
         let plan = state_plan(&ctx, statement).await?;
         let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let df = ctx.execute_logical_plan(plan).await.map_err(classify)?;
         let batches = df.collect().await.map_err(classify)?;
-        let schema = renamed(batches.first().map_or(plan_schema, |b| b.schema()), &names);
-        let batches = batches
-            .into_iter()
-            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?;
+        let schema = batches.first().map_or(plan_schema, |b| b.schema());
         Ok(QueryResult {
             schema,
             batches,
@@ -180,49 +177,43 @@ async fn state_plan(
         .map_err(classify)
 }
 
-/// Output column names as Trino gives them: a column reference or an alias keeps its name, any other expression
-/// of the outermost SELECT is `_col<i>`. Queries with `*` in that SELECT keep DataFusion's names.
-fn output_names(statement: &datafusion::sql::parser::Statement) -> Vec<Option<String>> {
+/// Names output columns as Trino does: a column reference or an alias keeps its name, any other expression of the
+/// outermost SELECT is `_col<i>`. The names are given as aliases before planning, which also keeps DataFusion from
+/// refusing two identical unnamed expressions (`SELECT 1year, 12month`). A SELECT with `*` is left alone.
+fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) {
     use datafusion::sql::sqlparser::ast::{
-        Expr as SqlExpr, SelectItem, SetExpr, Statement as SqlStatement,
+        Expr as SqlExpr, Ident, SelectItem, SetExpr, Statement as SqlStatement,
     };
     let datafusion::sql::parser::Statement::Statement(inner) = statement else {
-        return Vec::new();
+        return;
     };
-    let SqlStatement::Query(query) = inner.as_ref() else {
-        return Vec::new();
+    let SqlStatement::Query(query) = inner.as_mut() else {
+        return;
     };
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return Vec::new();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
     };
-    let mut names = Vec::with_capacity(select.projection.len());
-    for (i, item) in select.projection.iter().enumerate() {
-        match item {
-            SelectItem::UnnamedExpr(SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_)) => {
-                names.push(None)
-            }
-            SelectItem::UnnamedExpr(_) => names.push(Some(format!("_col{i}"))),
-            SelectItem::ExprWithAlias { .. } => names.push(None),
-            _ => return Vec::new(),
+    if select.projection.iter().any(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return;
+    }
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        if let SelectItem::UnnamedExpr(expr) = item
+            && !matches!(
+                expr,
+                SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_)
+            )
+        {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: Ident::with_quote('"', format!("_col{i}")),
+            };
         }
     }
-    names
-}
-
-fn renamed(schema: SchemaRef, names: &[Option<String>]) -> SchemaRef {
-    if names.iter().all(Option::is_none) {
-        return schema;
-    }
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match names.get(i).cloned().flatten() {
-            Some(n) => f.as_ref().clone().with_name(n),
-            None => f.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -262,6 +253,16 @@ fn syntax_error(e: &DataFusionError) -> Error {
 
 /// Plan errors are the query's fault; execution errors are `QueryExecutionException`.
 fn classify(e: DataFusionError) -> Error {
+    // Our functions refuse argument types with Trino's wording; DataFusion wraps it in several layers.
+    let text = e.to_string();
+    if let Some(start) = text.find("Unexpected parameters") {
+        let rest = &text[start..];
+        let end = rest
+            .find(". Expected: ")
+            .and_then(|e| rest[e..].find(')').map(|p| e + p + 1))
+            .unwrap_or(rest.len());
+        return Error::Validation(rest[..end].to_owned());
+    }
     match e.find_root() {
         DataFusionError::SQL(..) => syntax_error(&e),
         DataFusionError::SchemaError(..)

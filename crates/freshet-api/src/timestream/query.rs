@@ -2,7 +2,7 @@
 //! `Datum`, with Timestream's text formats (9-digit timestamps, Java-style doubles).
 
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, IntervalUnit, TimeUnit};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
@@ -90,6 +90,10 @@ fn scalar_type(t: &DataType) -> &'static str {
         DataType::Timestamp(..) => "TIMESTAMP",
         DataType::Date32 | DataType::Date64 => "DATE",
         DataType::Time32(_) | DataType::Time64(_) => "TIME",
+        DataType::Duration(_) | DataType::Interval(IntervalUnit::DayTime) => {
+            "INTERVAL_DAY_TO_SECOND"
+        }
+        DataType::Interval(_) => "INTERVAL_YEAR_TO_MONTH",
         DataType::Null => "UNKNOWN",
         _ => "VARCHAR",
     }
@@ -147,6 +151,23 @@ fn encode_column(col: &ArrayRef) -> Vec<Json> {
             let a = col.as_primitive::<Int64Type>();
             each(&|i| a.value(i).to_string())
         }
+        DataType::Duration(_) => {
+            match arrow::compute::cast(col, &DataType::Duration(TimeUnit::Nanosecond)) {
+                Ok(c) => {
+                    let a = c.as_primitive::<arrow::datatypes::DurationNanosecondType>();
+                    each(&|i| day_to_second(a.value(i)))
+                }
+                Err(_) => (0..n).map(|_| null()).collect(),
+            }
+        }
+        DataType::Interval(IntervalUnit::YearMonth) => {
+            let a = col.as_primitive::<arrow::datatypes::IntervalYearMonthType>();
+            each(&|i| year_to_month(a.value(i)))
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let a = col.as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>();
+            each(&|i| year_to_month(a.value(i).months))
+        }
         DataType::Boolean => {
             let a = col.as_boolean();
             each(&|i| a.value(i).to_string())
@@ -167,6 +188,28 @@ fn encode_column(col: &ArrayRef) -> Vec<Json> {
             Err(_) => (0..n).map(|_| null()).collect(),
         },
     }
+}
+
+/// An `interval day to second` as Timestream prints it: `D hh:mm:ss.nnnnnnnnn` (`1 00:00:00.000000000`,
+/// `0 00:00:00.042800000`), with a leading `-` when negative.
+pub fn day_to_second(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let ns = ns.unsigned_abs();
+    let (secs, frac) = (ns / 1_000_000_000, ns % 1_000_000_000);
+    format!(
+        "{sign}{} {:02}:{:02}:{:02}.{frac:09}",
+        secs / 86_400,
+        secs % 86_400 / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
+}
+
+/// An `interval year to month` as Timestream prints it: `Y-M` (`1-0`, `4-2`).
+pub fn year_to_month(months: i32) -> String {
+    let sign = if months < 0 { "-" } else { "" };
+    let m = months.unsigned_abs();
+    format!("{sign}{}-{}", m / 12, m % 12)
 }
 
 /// `YYYY-MM-DD hh:mm:ss.nnnnnnnnn`, UTC.

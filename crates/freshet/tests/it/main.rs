@@ -2,6 +2,7 @@
 
 mod records;
 mod server;
+mod slt;
 mod sts;
 mod support;
 mod timestream;

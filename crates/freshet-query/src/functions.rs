@@ -1,0 +1,466 @@
+//! Timestream's time functions that DataFusion lacks or defines differently, as DataFusion scalar UDFs.
+//!
+//! Types: Timestream's `interval day to second` is Arrow `Duration(Nanosecond)` and `interval year to month` is
+//! `Interval(YearMonth)`; timestamps are `Timestamp(Nanosecond)` in UTC.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, DurationNanosecondArray, Float64Array, Int64Array,
+    TimestampNanosecondArray,
+};
+use datafusion::arrow::compute::kernels::arity::{try_binary, try_unary};
+use datafusion::arrow::datatypes::{
+    DataType, DurationNanosecondType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType,
+};
+use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+pub const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Nanosecond, None);
+pub const DAY_TO_SECOND: DataType = DataType::Duration(TimeUnit::Nanosecond);
+
+/// Registers every function of this module in `ctx`, replacing DataFusion's functions of the same names.
+pub fn register(ctx: &SessionContext) {
+    for f in [
+        TimeFn::new("bin", &[Arg::Timestamp, Arg::Interval], TIMESTAMP, bin),
+        TimeFn::new(
+            "from_milliseconds",
+            &[Arg::Bigint],
+            TIMESTAMP,
+            from_milliseconds,
+        ),
+        TimeFn::new(
+            "from_nanoseconds",
+            &[Arg::Bigint],
+            TIMESTAMP,
+            from_nanoseconds,
+        ),
+        TimeFn::new("from_unixtime", &[Arg::Double], TIMESTAMP, from_unixtime),
+        TimeFn::new(
+            "to_milliseconds",
+            &[Arg::TimestampOrInterval],
+            DataType::Int64,
+            to_milliseconds,
+        ),
+        TimeFn::new(
+            "to_nanoseconds",
+            &[Arg::TimestampOrInterval],
+            DataType::Int64,
+            to_nanoseconds,
+        ),
+        TimeFn::new(
+            "to_unixtime",
+            &[Arg::Timestamp],
+            DataType::Float64,
+            to_unixtime,
+        ),
+        TimeFn::new(
+            "parse_duration",
+            &[Arg::Varchar],
+            DAY_TO_SECOND,
+            parse_duration,
+        ),
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(f));
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(Ago::default()));
+}
+
+/// What one argument of a [`TimeFn`] accepts; other types are a planning error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Arg {
+    /// A timestamp, date or timestamp text, as a UTC nanosecond timestamp.
+    Timestamp,
+    /// An `interval day to second`.
+    Interval,
+    /// A timestamp (as above) or an interval, each kept as it is.
+    TimestampOrInterval,
+    Bigint,
+    Double,
+    Varchar,
+}
+
+impl Arg {
+    fn coerce(self, name: &str, t: &DataType) -> Result<DataType> {
+        let timestamp = matches!(
+            t,
+            DataType::Timestamp(..)
+                | DataType::Date32
+                | DataType::Date64
+                | DataType::Utf8
+                | DataType::Utf8View
+                | DataType::LargeUtf8
+                | DataType::Null
+        );
+        let interval = matches!(
+            t,
+            DataType::Duration(_) | DataType::Interval(_) | DataType::Null
+        );
+        let integer = t.is_integer() || *t == DataType::Null;
+        let ok = match self {
+            Self::Timestamp if timestamp => TIMESTAMP,
+            Self::Interval if interval => DAY_TO_SECOND,
+            Self::TimestampOrInterval if interval => DAY_TO_SECOND,
+            Self::TimestampOrInterval if timestamp => TIMESTAMP,
+            Self::Bigint if integer => DataType::Int64,
+            Self::Double if integer || t.is_floating() || matches!(t, DataType::Decimal128(..)) => {
+                DataType::Float64
+            }
+            Self::Varchar if matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::Null) => {
+                DataType::Utf8
+            }
+            _ => {
+                let wanted = match self {
+                    Self::Timestamp => "timestamp",
+                    Self::Interval => "interval day to second",
+                    Self::TimestampOrInterval => "timestamp or interval day to second",
+                    Self::Bigint => "bigint",
+                    Self::Double => "double",
+                    Self::Varchar => "varchar",
+                };
+                return plan_err!(
+                    "Unexpected parameters ({}) for function {name}. Expected: {name}({wanted})",
+                    type_name(t)
+                );
+            }
+        };
+        Ok(ok)
+    }
+}
+
+/// A type as Timestream's messages name it.
+fn type_name(t: &DataType) -> &'static str {
+    match t {
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar",
+        DataType::Float64 | DataType::Float32 => "double",
+        DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8 => "bigint",
+        DataType::Boolean => "boolean",
+        DataType::Timestamp(..) => "timestamp",
+        DataType::Date32 | DataType::Date64 => "date",
+        DataType::Duration(_) => "interval day to second",
+        DataType::Interval(_) => "interval year to month",
+        _ => "unknown",
+    }
+}
+
+/// A function of fixed arity whose arguments are coerced per [`Arg`] and evaluated on whole arrays by `eval`.
+#[derive(Debug)]
+struct TimeFn {
+    name: &'static str,
+    args: &'static [Arg],
+    ret: DataType,
+    signature: Signature,
+    eval: fn(&[ArrayRef]) -> Result<ArrayRef>,
+}
+
+impl TimeFn {
+    fn new(
+        name: &'static str,
+        args: &'static [Arg],
+        ret: DataType,
+        eval: fn(&[ArrayRef]) -> Result<ArrayRef>,
+    ) -> Self {
+        Self {
+            name,
+            args,
+            ret,
+            signature: Signature::user_defined(Volatility::Immutable),
+            eval,
+        }
+    }
+}
+
+// Functions are identified by name: one implementation per name.
+impl PartialEq for TimeFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for TimeFn {}
+
+impl Hash for TimeFn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for TimeFn {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.ret.clone())
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != self.args.len() {
+            return plan_err!(
+                "Function {} expects {} arguments, got {}",
+                self.name,
+                self.args.len(),
+                arg_types.len()
+            );
+        }
+        self.args
+            .iter()
+            .zip(arg_types)
+            .map(|(a, t)| a.coerce(self.name, t))
+            .collect()
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out = (self.eval)(&arrays)?;
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(out))
+        }
+    }
+}
+
+fn timestamps(a: &ArrayRef) -> &TimestampNanosecondArray {
+    a.as_primitive::<TimestampNanosecondType>()
+}
+
+fn durations(a: &ArrayRef) -> &DurationNanosecondArray {
+    a.as_primitive::<DurationNanosecondType>()
+}
+
+fn overflow(what: &str) -> DataFusionError {
+    DataFusionError::Execution(format!("{what} is out of the range of timestamps"))
+}
+
+/// `bin(t, i)`: `t` rounded down to a multiple of `i` since the epoch (not aligned to the calendar).
+fn bin(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let out: TimestampNanosecondArray = try_binary(timestamps(&a[0]), durations(&a[1]), |t, i| {
+        if i <= 0 {
+            return Err(datafusion::arrow::error::ArrowError::ComputeError(
+                "bin: the interval must be positive".into(),
+            ));
+        }
+        Ok(t.div_euclid(i) * i)
+    })?;
+    Ok(Arc::new(out))
+}
+
+fn from_milliseconds(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let out: TimestampNanosecondArray = try_unary(a[0].as_primitive::<Int64Type>(), |ms: i64| {
+        ms.checked_mul(1_000_000).ok_or_else(|| {
+            datafusion::arrow::error::ArrowError::ComputeError(
+                "from_milliseconds: value out of range".into(),
+            )
+        })
+    })?;
+    Ok(Arc::new(out))
+}
+
+fn from_nanoseconds(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let ns = a[0].as_primitive::<Int64Type>();
+    Ok(Arc::new(TimestampNanosecondArray::new(
+        ns.values().clone(),
+        ns.nulls().cloned(),
+    )))
+}
+
+fn from_unixtime(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let secs = a[0].as_primitive::<Float64Type>();
+    let mut out = Vec::with_capacity(secs.len());
+    for s in secs.iter() {
+        out.push(match s {
+            Some(s) => {
+                let ns = (s * 1e9).round();
+                if !ns.is_finite() || ns.abs() >= i64::MAX as f64 {
+                    return Err(overflow("from_unixtime: the value"));
+                }
+                Some(ns as i64)
+            }
+            None => None,
+        });
+    }
+    Ok(Arc::new(TimestampNanosecondArray::from(out)))
+}
+
+/// Nanoseconds of a timestamp since the epoch, or of an interval.
+fn nanos_of(a: &ArrayRef) -> Int64Array {
+    match a.data_type() {
+        DataType::Duration(_) => {
+            let d = durations(a);
+            Int64Array::new(d.values().clone(), d.nulls().cloned())
+        }
+        _ => {
+            let t = timestamps(a);
+            Int64Array::new(t.values().clone(), t.nulls().cloned())
+        }
+    }
+}
+
+fn to_milliseconds(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let ns = nanos_of(&a[0]);
+    let out: Int64Array = ns.unary(|v| v.div_euclid(1_000_000));
+    Ok(Arc::new(out))
+}
+
+fn to_nanoseconds(a: &[ArrayRef]) -> Result<ArrayRef> {
+    Ok(Arc::new(nanos_of(&a[0])))
+}
+
+fn to_unixtime(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let out: Float64Array = timestamps(&a[0]).unary(|ns| ns as f64 / 1e9);
+    Ok(Arc::new(out))
+}
+
+fn parse_duration(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let text = a[0].as_string::<i32>();
+    let mut out = Vec::with_capacity(text.len());
+    for s in text.iter() {
+        out.push(match s {
+            Some(s) => Some(duration_nanos(s.trim()).ok_or_else(|| {
+                DataFusionError::Execution(format!("Invalid duration string: {s}"))
+            })?),
+            None => None,
+        });
+    }
+    Ok(Arc::new(DurationNanosecondArray::from(out)))
+}
+
+/// The nanoseconds of a day-to-second unit, by any of Timestream's spellings.
+pub fn unit_nanos(unit: &str) -> Option<i64> {
+    Some(match unit.to_ascii_lowercase().as_str() {
+        "ns" | "nanosecond" | "nanoseconds" => 1,
+        "us" | "microsecond" | "microseconds" => 1_000,
+        "ms" | "millisecond" | "milliseconds" => 1_000_000,
+        "s" | "second" | "seconds" => 1_000_000_000,
+        "m" | "minute" | "minutes" => 60_000_000_000,
+        "h" | "hour" | "hours" => 3_600_000_000_000,
+        "d" | "day" | "days" => 86_400_000_000_000,
+        _ => return None,
+    })
+}
+
+/// `42.8ms` → 42,800,000: a decimal number directly followed by a day-to-second unit, exactly (no float rounding).
+pub fn duration_nanos(text: &str) -> Option<i64> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|&i| i > 0)?;
+    let (number, unit) = text.split_at(split);
+    let per = unit_nanos(unit)?;
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let mut total = whole.checked_mul(per)?;
+    // The fraction: digits × per / 10^len, truncated to whole nanoseconds.
+    let mut scale = per;
+    for d in frac.bytes() {
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+        total = total.checked_add(i64::from(d - b'0') * scale)?;
+    }
+    Some(total)
+}
+
+/// `ago(i)` = `now() - i`, simplified at planning to the query's start time minus `i`, the same instant `now()`
+/// gives in that query.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Ago {
+    signature: Signature,
+}
+
+impl Default for Ago {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Ago {
+    fn name(&self) -> &str {
+        "ago"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(TIMESTAMP)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [t] => Ok(vec![Arg::Interval.coerce("ago", t)?]),
+            _ => plan_err!("Function ago expects 1 argument, got {}", arg_types.len()),
+        }
+    }
+
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        let Some(now) = info
+            .query_execution_start_time()
+            .and_then(|t| t.timestamp_nanos_opt())
+        else {
+            return Ok(ExprSimplifyResult::Original(args));
+        };
+        let [interval]: [Expr; 1] = args
+            .try_into()
+            .map_err(|_| DataFusionError::Plan("ago expects one argument".into()))?;
+        let now = Expr::Literal(ScalarValue::TimestampNanosecond(Some(now), None), None);
+        Ok(ExprSimplifyResult::Simplified(now - interval))
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Err(DataFusionError::Internal(
+            "ago() is replaced by now() - interval at planning".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_exactly() {
+        assert_eq!(duration_nanos("42.8ms"), Some(42_800_000));
+        assert_eq!(duration_nanos("1h"), Some(3_600_000_000_000));
+        assert_eq!(duration_nanos("50ns"), Some(50));
+        assert_eq!(duration_nanos("10day"), Some(10 * 86_400_000_000_000));
+        assert_eq!(duration_nanos("1.5s"), Some(1_500_000_000));
+        assert_eq!(duration_nanos(".5s"), Some(500_000_000));
+        for bad in [
+            "",
+            "h",
+            "1",
+            "1 h",
+            "1.2.3s",
+            "1year",
+            "-1h",
+            "99999999999999d",
+        ] {
+            assert_eq!(duration_nanos(bad), None, "{bad}");
+        }
+    }
+}
