@@ -5,6 +5,7 @@
 
 mod dialect;
 mod functions;
+mod show;
 mod table;
 
 use std::sync::Arc;
@@ -79,6 +80,9 @@ impl QueryEngine {
     }
 
     async fn run_here(&self, scope: &Scope, original: &str) -> Result<QueryResult> {
+        if let Some(statement) = show::parse(original) {
+            return show::run(self.meta.as_ref(), &self.storage, scope, statement?).await;
+        }
         let sql = rewrite(original);
         let mut config = SessionConfig::new().with_information_schema(false);
         config.options_mut().sql_parser.enable_ident_normalization = false;
@@ -216,7 +220,7 @@ fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Error {
+pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 

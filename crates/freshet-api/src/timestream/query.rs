@@ -54,7 +54,7 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Js
         .schema
         .fields()
         .iter()
-        .map(|f| json!({ "Name": f.name(), "Type": { "ScalarType": scalar_type(f.data_type()) } }))
+        .map(|f| json!({ "Name": f.name(), "Type": column_type(f.data_type()) }))
         .collect();
     let mut rows = Vec::new();
     for batch in &result.batches {
@@ -73,6 +73,22 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Js
             "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
         },
     }))
+}
+
+/// A column's `Type`: a scalar type, or `ArrayColumnInfo` (whose nested info has no name) / `RowColumnInfo`.
+fn column_type(t: &DataType) -> Json {
+    match t {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            json!({ "ArrayColumnInfo": { "Type": column_type(f.data_type()) } })
+        }
+        DataType::Struct(fields) => json!({
+            "RowColumnInfo": fields
+                .iter()
+                .map(|f| json!({ "Name": f.name(), "Type": column_type(f.data_type()) }))
+                .collect::<Vec<_>>()
+        }),
+        _ => json!({ "ScalarType": scalar_type(t) }),
+    }
 }
 
 fn scalar_type(t: &DataType) -> &'static str {
@@ -112,6 +128,38 @@ fn encode_column(col: &ArrayRef) -> Vec<Json> {
             .collect()
     };
     match col.data_type() {
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            let list = match arrow::compute::cast(
+                col,
+                &DataType::new_list(list_item(col.data_type()), true),
+            ) {
+                Ok(l) => l,
+                Err(_) => return (0..n).map(|_| null()).collect(),
+            };
+            let list = list.as_list::<i32>();
+            (0..n)
+                .map(|i| {
+                    if list.is_null(i) {
+                        null()
+                    } else {
+                        json!({ "ArrayValue": encode_column(&list.value(i)) })
+                    }
+                })
+                .collect()
+        }
+        DataType::Struct(_) => {
+            let s = col.as_struct();
+            let fields: Vec<Vec<Json>> = s.columns().iter().map(encode_column).collect();
+            (0..n)
+                .map(|i| {
+                    if s.is_null(i) {
+                        null()
+                    } else {
+                        json!({ "RowValue": { "Data": fields.iter().map(|f| f[i].clone()).collect::<Vec<_>>() } })
+                    }
+                })
+                .collect()
+        }
         DataType::Float64
         | DataType::Float32
         | DataType::Decimal128(..)
@@ -187,6 +235,15 @@ fn encode_column(col: &ArrayRef) -> Vec<Json> {
             }
             Err(_) => (0..n).map(|_| null()).collect(),
         },
+    }
+}
+
+fn list_item(t: &DataType) -> DataType {
+    match t {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            f.data_type().clone()
+        }
+        other => other.clone(),
     }
 }
 
