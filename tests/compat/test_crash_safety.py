@@ -188,15 +188,18 @@ def stored(srv: Server, db: str) -> dict[tuple[int, int, int], set[int]]:
     """Every stored record, checked against its expected value; returns the seqs present per batch."""
     q = client(srv, "timestream-query")
     try:
-        resp = q.query(
-            QueryString=f'SELECT bid, sq, measure_name, measure_value::bigint, val, txt FROM "{db}"."{TABLE}"'
+        # Results come in pages of at most 1 MB, as from Timestream: follow NextToken to the end.
+        pages = list(
+            q.get_paginator("query").paginate(
+                QueryString=f'SELECT bid, sq, measure_name, measure_value::bigint, val, txt FROM "{db}"."{TABLE}"'
+            )
         )
     finally:
         q.close()
-    names = [c["Name"] for c in resp["ColumnInfo"]]
+    names = [c["Name"] for c in pages[0]["ColumnInfo"]]
     assert names == ["bid", "sq", "measure_name", "measure_value::bigint", "val", "txt"], names
     out: dict[tuple[int, int, int], set[int]] = {}
-    for row in resp["Rows"]:
+    for row in (r for page in pages for r in page["Rows"]):
         bid_text, sq, measure, single, val, txt = (d.get("ScalarValue") for d in row["Data"])
         r, rest = bid_text.strip("<>")[1:].split("t")
         t, b = rest.split("b")

@@ -12,6 +12,8 @@ mod query_protocol;
 mod sts;
 mod timestream;
 
+pub use timestream::results::QueryResults;
+
 pub use auth::VerifiedRequest;
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub storage: freshet_storage::Storage,
     pub query: freshet_query::QueryEngine,
+    /// Query results kept for `NextToken` pages, `ClientToken` repeats and `CancelQuery`.
+    pub results: Arc<QueryResults>,
 }
 
 /// The HTTP application: `POST /` for the AWS APIs (and `GET /` for presigned STS calls), `/health`, `/metrics`.

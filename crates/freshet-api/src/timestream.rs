@@ -5,6 +5,7 @@
 mod database;
 mod query;
 mod records;
+pub mod results;
 mod router;
 mod table;
 mod tags;
@@ -91,6 +92,7 @@ async fn run(
         O::ListTagsForResource => tags::list(app, req, parse(body)?).await,
         O::WriteRecords => records::write(app, req, parse(body)?).await,
         O::Query => query::query(app, req, parse(body)?).await,
+        O::CancelQuery => query::cancel(app, req, parse(body)?).await,
         O::NotYetImplemented(name) => Err(ApiError::UnknownOperation(format!(
             "Operation {name} is not implemented by this version of Freshet."
         ))),

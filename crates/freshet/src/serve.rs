@@ -130,6 +130,7 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         metrics: Arc::new(Metrics::default()),
         storage,
         query,
+        results: Arc::default(),
     };
     tracing::info!(%bound, account = %boot.account_id, data_dir = %dir.display(), "freshet serving");
     eprintln!("freshet: listening on http://{bound}");

@@ -40,6 +40,15 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Js
     }
     v.finish()?;
     let sql = r.query_string.unwrap_or_default();
+    let principal = req.principal.arn().to_string();
+    if let Some(t) = &r.next_token {
+        return app.results.page(&principal, &sql, t);
+    }
+    if let Some(t) = &r.client_token
+        && let Some(earlier) = app.results.repeated(&principal, t, &sql)
+    {
+        return Ok(earlier);
+    }
     let result = app
         .query
         .run(&scope(req), &sql)
@@ -63,16 +72,52 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Js
             rows.push(json!({ "Data": columns.iter().map(|c| c[i].clone()).collect::<Vec<_>>() }));
         }
     }
-    Ok(json!({
-        "QueryId": uuid::Uuid::new_v4().simple().to_string().to_uppercase(),
-        "Rows": rows,
-        "ColumnInfo": column_info,
-        "QueryStatus": {
-            "ProgressPercentage": 100.0,
-            "CumulativeBytesScanned": result.bytes_scanned,
-            "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
+    let status = json!({
+        "ProgressPercentage": 100.0,
+        "CumulativeBytesScanned": result.bytes_scanned,
+        "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
+    });
+    Ok(app.results.first_page(
+        &principal,
+        &sql,
+        r.client_token.as_deref(),
+        uuid::Uuid::new_v4().simple().to_string().to_uppercase(),
+        json!(column_info),
+        rows,
+        r.max_rows.and_then(|m| usize::try_from(m).ok()),
+        status,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CancelQuery {
+    query_id: Option<String>,
+}
+
+pub async fn cancel(
+    app: &AppState,
+    req: &VerifiedRequest,
+    r: CancelQuery,
+) -> Result<Json, ApiError> {
+    let mut v = Violations::default();
+    if let Some(id) = v.required(&r.query_id, "queryId") {
+        v.length(id, "queryId", 1, 64);
+        v.pattern(
+            id,
+            "queryId",
+            "[a-zA-Z0-9]+",
+            id.bytes().all(|b| b.is_ascii_alphanumeric()),
+        );
+    }
+    v.finish()?;
+    let id = r.query_id.unwrap_or_default();
+    Ok(
+        match app.results.cancel(&req.principal.arn().to_string(), &id)? {
+            Some(message) => json!({ "CancellationMessage": message }),
+            None => json!({}),
         },
-    }))
+    )
 }
 
 /// A column's `Type`: a scalar type, or `ArrayColumnInfo` (whose nested info has no name) / `RowColumnInfo`.

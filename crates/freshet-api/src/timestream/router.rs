@@ -20,6 +20,7 @@ pub enum Operation {
     ListTagsForResource,
     WriteRecords,
     Query,
+    CancelQuery,
     /// A real Timestream operation this version does not serve yet.
     NotYetImplemented(&'static str),
 }
@@ -30,7 +31,6 @@ const LATER: &[&str] = &[
     "DescribeBatchLoadTask",
     "ListBatchLoadTasks",
     "ResumeBatchLoadTask",
-    "CancelQuery",
     "PrepareQuery",
     "CreateScheduledQuery",
     "DescribeScheduledQuery",
@@ -63,6 +63,7 @@ impl Operation {
             "ListTagsForResource" => O::ListTagsForResource,
             "WriteRecords" => O::WriteRecords,
             "Query" => O::Query,
+            "CancelQuery" => O::CancelQuery,
             other => O::NotYetImplemented(LATER.iter().find(|l| **l == other)?),
         })
     }
@@ -86,6 +87,7 @@ impl Operation {
             O::ListTagsForResource => "ListTagsForResource",
             O::WriteRecords => "WriteRecords",
             O::Query => "Query",
+            O::CancelQuery => "CancelQuery",
             O::NotYetImplemented(name) => name,
         }
     }
@@ -107,8 +109,8 @@ mod tests {
             Some(Operation::CreateTable)
         );
         assert_eq!(
-            Operation::from_target("Timestream_20181101.CancelQuery").map(Operation::name),
-            Some("CancelQuery")
+            Operation::from_target("Timestream_20181101.PrepareQuery").map(Operation::name),
+            Some("PrepareQuery")
         );
         assert_eq!(Operation::from_target("Timestream_20181101.Nope"), None);
         assert_eq!(

@@ -1,0 +1,334 @@
+//! Query results kept between calls: pages for `NextToken`, first responses for `ClientToken` idempotency, and
+//! cancellation. Memory is bounded: the oldest results are dropped first.
+//!
+//! Rules (Query model documentation):
+//! - a token is bound to the query string and the principal that started the query;
+//! - the same token returns the same page, up to five times and for up to an hour;
+//! - using a newer token of a query invalidates its older ones;
+//! - pages hold at most `MaxRows` rows and about 1 MB of rows;
+//! - a `ClientToken` without a `NextToken` repeated within 4 hours answers with the first response again;
+//! - after `CancelQuery`, asking for another page is a `ConflictException`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::error::ApiError;
+
+/// Rows of one page, in bytes of their JSON.
+pub const PAGE_BYTES: usize = 1 << 20;
+const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+const TOKEN_USES: u32 = 5;
+const CLIENT_TOKEN_LIFETIME: Duration = Duration::from_secs(4 * 3600);
+/// All kept results together.
+const MAX_KEPT_BYTES: usize = 256 << 20;
+
+#[derive(Debug)]
+struct Entry {
+    principal: String,
+    query: String,
+    column_info: Json,
+    status: Json,
+    pages: Vec<Vec<Json>>,
+    bytes: usize,
+    created: Instant,
+    cancelled: bool,
+    /// The newest page a token has been used for; tokens of earlier pages are invalid.
+    newest_used: usize,
+    /// Uses of each page's token.
+    uses: HashMap<usize, u32>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<String, Entry>,
+    /// (principal, client token) → query id.
+    client_tokens: HashMap<(String, String), String>,
+    /// Query ids, oldest first.
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct QueryResults {
+    inner: Mutex<Inner>,
+}
+
+fn token(query_id: &str, page: usize) -> String {
+    format!("{query_id}.{page}")
+}
+
+fn response(
+    query_id: &str,
+    rows: &[Json],
+    column_info: &Json,
+    next: Option<String>,
+    status: &Json,
+) -> Json {
+    let mut r = json!({
+        "QueryId": query_id,
+        "Rows": rows,
+        "ColumnInfo": column_info,
+        "QueryStatus": status,
+    });
+    if let Some(t) = next {
+        r["NextToken"] = json!(t);
+    }
+    r
+}
+
+/// Splits rows into pages of at most `max_rows` rows and about [`PAGE_BYTES`] (a page has at least one row).
+fn paginate(rows: Vec<Json>, max_rows: Option<usize>) -> (Vec<Vec<Json>>, usize) {
+    let max_rows = max_rows.unwrap_or(usize::MAX).max(1);
+    let mut pages = vec![Vec::new()];
+    let (mut page_bytes, mut total) = (0, 0);
+    for row in rows {
+        let size = row.to_string().len();
+        let page = pages.last_mut().expect("one page at least");
+        if !page.is_empty() && (page.len() >= max_rows || page_bytes + size > PAGE_BYTES) {
+            pages.push(Vec::new());
+            page_bytes = 0;
+        }
+        page_bytes += size;
+        total += size;
+        pages.last_mut().expect("just pushed").push(row);
+    }
+    (pages, total)
+}
+
+impl QueryResults {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The first response of an earlier run with this client token, if it ran the same query for this principal.
+    pub fn repeated(&self, principal: &str, client_token: &str, query: &str) -> Option<Json> {
+        let mut inner = self.lock();
+        inner.expire();
+        let id = inner
+            .client_tokens
+            .get(&(principal.to_owned(), client_token.to_owned()))?
+            .clone();
+        let e = inner.entries.get(&id)?;
+        (e.query == query && e.created.elapsed() < CLIENT_TOKEN_LIFETIME).then(|| {
+            let next = (e.pages.len() > 1).then(|| token(&id, 1));
+            response(&id, &e.pages[0], &e.column_info, next, &e.status)
+        })
+    }
+
+    /// Keeps a fresh result and answers with its first page.
+    #[allow(clippy::too_many_arguments)]
+    pub fn first_page(
+        &self,
+        principal: &str,
+        query: &str,
+        client_token: Option<&str>,
+        query_id: String,
+        column_info: Json,
+        rows: Vec<Json>,
+        max_rows: Option<usize>,
+        status: Json,
+    ) -> Json {
+        let (pages, bytes) = paginate(rows, max_rows);
+        let next = (pages.len() > 1).then(|| token(&query_id, 1));
+        let first = response(&query_id, &pages[0], &column_info, next, &status);
+        let mut inner = self.lock();
+        inner.expire();
+        if let Some(t) = client_token {
+            inner
+                .client_tokens
+                .insert((principal.to_owned(), t.to_owned()), query_id.clone());
+        }
+        inner.bytes += bytes;
+        inner.order.push_back(query_id.clone());
+        inner.entries.insert(
+            query_id,
+            Entry {
+                principal: principal.to_owned(),
+                query: query.to_owned(),
+                column_info,
+                status,
+                pages,
+                bytes,
+                created: Instant::now(),
+                cancelled: false,
+                newest_used: 0,
+                uses: HashMap::new(),
+            },
+        );
+        inner.shrink();
+        first
+    }
+
+    /// The page a `NextToken` stands for.
+    pub fn page(&self, principal: &str, query: &str, next_token: &str) -> Result<Json, ApiError> {
+        let invalid = || ApiError::Validation("The pagination token is invalid.".into());
+        let (id, page) = next_token.rsplit_once('.').ok_or_else(invalid)?;
+        let page: usize = page.parse().map_err(|_| invalid())?;
+        let mut inner = self.lock();
+        inner.expire();
+        let e = inner.entries.get_mut(id).ok_or_else(invalid)?;
+        if e.principal != principal || e.query != query {
+            return Err(invalid());
+        }
+        if e.cancelled {
+            return Err(ApiError::Conflict(format!(
+                "Query {id} was canceled; start it again to read its results."
+            )));
+        }
+        if page == 0 || page >= e.pages.len() || page < e.newest_used {
+            return Err(invalid());
+        }
+        if e.created.elapsed() >= TOKEN_LIFETIME {
+            return Err(invalid());
+        }
+        let uses = e.uses.entry(page).or_insert(0);
+        if *uses >= TOKEN_USES {
+            return Err(invalid());
+        }
+        *uses += 1;
+        e.newest_used = page;
+        let next = (page + 1 < e.pages.len()).then(|| token(id, page + 1));
+        Ok(response(
+            id,
+            &e.pages[page],
+            &e.column_info,
+            next,
+            &e.status,
+        ))
+    }
+
+    /// Cancels a query whose pages have not all been read. Returns the `CancellationMessage`, if any.
+    pub fn cancel(&self, principal: &str, query_id: &str) -> Result<Option<String>, ApiError> {
+        let mut inner = self.lock();
+        let Some(e) = inner
+            .entries
+            .get_mut(query_id)
+            .filter(|e| e.principal == principal)
+        else {
+            return Err(ApiError::Validation(format!(
+                "The query ID {query_id} does not match a query this caller started in the last hour."
+            )));
+        };
+        if e.cancelled {
+            return Ok(Some(format!("Query {query_id} has already been canceled.")));
+        }
+        e.cancelled = true;
+        Ok(None)
+    }
+}
+
+impl Inner {
+    fn remove(&mut self, id: &str) {
+        if let Some(e) = self.entries.remove(id) {
+            self.bytes -= e.bytes;
+        }
+    }
+
+    fn expire(&mut self) {
+        while let Some(id) = self.order.front() {
+            let old = self
+                .entries
+                .get(id)
+                .is_none_or(|e| e.created.elapsed() >= CLIENT_TOKEN_LIFETIME);
+            if !old {
+                break;
+            }
+            let id = self.order.pop_front().expect("front exists");
+            self.remove(&id);
+        }
+        let entries = &self.entries;
+        self.client_tokens.retain(|_, id| entries.contains_key(id));
+    }
+
+    fn shrink(&mut self) {
+        while self.bytes > MAX_KEPT_BYTES && self.order.len() > 1 {
+            let id = self.order.pop_front().expect("more than one");
+            self.remove(&id);
+        }
+        let entries = &self.entries;
+        self.client_tokens.retain(|_, id| entries.contains_key(id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize) -> Vec<Json> {
+        (0..n)
+            .map(|i| json!({ "Data": [{ "ScalarValue": i.to_string() }] }))
+            .collect()
+    }
+
+    fn keep(r: &QueryResults, n: usize, max_rows: Option<usize>) -> Json {
+        r.first_page(
+            "p",
+            "q",
+            Some("ct"),
+            "Q1".into(),
+            json!([]),
+            rows(n),
+            max_rows,
+            json!({}),
+        )
+    }
+
+    #[test]
+    fn pages_follow_max_rows_and_tokens_follow_the_rules() {
+        let r = QueryResults::default();
+        let first = keep(&r, 10, Some(4));
+        assert_eq!(first["Rows"].as_array().unwrap().len(), 4);
+        let t1 = first["NextToken"].as_str().unwrap().to_owned();
+        // Bound to principal and query string.
+        assert!(r.page("other", "q", &t1).is_err());
+        assert!(r.page("p", "other query", &t1).is_err());
+        let second = r.page("p", "q", &t1).unwrap();
+        assert_eq!(
+            second,
+            r.page("p", "q", &t1).unwrap(),
+            "same token, same page"
+        );
+        let t2 = second["NextToken"].as_str().unwrap().to_owned();
+        let third = r.page("p", "q", &t2).unwrap();
+        assert_eq!(third["Rows"].as_array().unwrap().len(), 2);
+        assert!(third.get("NextToken").is_none());
+        assert!(
+            r.page("p", "q", &t1).is_err(),
+            "a newer token invalidates older ones"
+        );
+        for _ in 0..4 {
+            r.page("p", "q", &t2).unwrap();
+        }
+        assert!(r.page("p", "q", &t2).is_err(), "five uses at most");
+        assert!(r.page("p", "q", "garbage").is_err());
+    }
+
+    #[test]
+    fn client_tokens_repeat_and_cancel_conflicts() {
+        let r = QueryResults::default();
+        let first = keep(&r, 3, Some(1));
+        assert_eq!(r.repeated("p", "ct", "q"), Some(first.clone()));
+        assert_eq!(r.repeated("p", "ct", "other"), None);
+        assert_eq!(r.cancel("p", "Q1").unwrap(), None);
+        assert!(r.cancel("p", "Q1").unwrap().is_some());
+        let t = first["NextToken"].as_str().unwrap();
+        assert!(matches!(r.page("p", "q", t), Err(ApiError::Conflict(_))));
+        assert!(r.cancel("p", "nope").is_err());
+    }
+
+    #[test]
+    fn pages_stay_under_a_megabyte() {
+        let big: Vec<Json> = (0..300)
+            .map(|_| json!({ "Data": [{ "ScalarValue": "x".repeat(10_000) }] }))
+            .collect();
+        let (pages, _) = paginate(big, None);
+        assert!(pages.len() >= 3);
+        for p in &pages {
+            let size: usize = p.iter().map(|r| r.to_string().len()).sum();
+            assert!(size <= PAGE_BYTES);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+"""Query API semantics through boto3 and the AWS CLI: MaxRows/NextToken pages (boto3's paginator and the CLI's
+automatic pagination, which sends a new ClientToken with every page), tokens bound to the query string,
+ClientToken repeats, CancelQuery, and nested (array/row) results."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from compat_support import client_error, unique
+
+ROWS = 50
+
+
+@pytest.fixture(scope="module")
+def tsq(client_factory):
+    return client_factory("timestream-query")
+
+
+@pytest.fixture(scope="module")
+def table(client_factory):
+    tsw = client_factory("timestream-write")
+    db = unique("paging")
+    tsw.create_database(DatabaseName=db)
+    tsw.create_table(DatabaseName=db, TableName="tbl")
+    now_ms = int(time.time() * 1000)
+    records = [
+        {
+            "Dimensions": [{"Name": "host", "Value": f"h{i:02d}"}],
+            "MeasureName": "cpu",
+            "MeasureValue": str(i),
+            "MeasureValueType": "BIGINT",
+            "Time": str(now_ms - i),
+        }
+        for i in range(ROWS)
+    ]
+    tsw.write_records(DatabaseName=db, TableName="tbl", Records=records)
+    return f'"{db}"."tbl"'
+
+
+def values(rows):
+    return [int(r["Data"][0]["ScalarValue"]) for r in rows]
+
+
+def test_max_rows_pages_through_the_boto3_paginator(tsq, table):
+    sql = f"SELECT measure_value::bigint FROM {table} ORDER BY measure_value::bigint"
+    pages = list(tsq.get_paginator("query").paginate(QueryString=sql, PaginationConfig={"PageSize": 4}))
+    assert len(pages) >= 13  # 50 rows, 4 per page (LocalStack's AWS-validated test saw >= 13 pages)
+    assert all(len(p["Rows"]) <= 4 for p in pages)
+    got = [v for p in pages for v in values(p["Rows"])]
+    assert got == list(range(ROWS))
+    assert len({p["QueryId"] for p in pages}) == 1
+    assert "NextToken" not in pages[-1]
+
+
+def test_tokens_are_bound_to_the_query_and_reusable(tsq, table):
+    sql = f"SELECT measure_value::bigint FROM {table} ORDER BY measure_value::bigint"
+    first = tsq.query(QueryString=sql, MaxRows=10)
+    token = first["NextToken"]
+    again = tsq.query(QueryString=sql, NextToken=token)
+    assert values(again["Rows"]) == list(range(10, 20))
+    assert values(tsq.query(QueryString=sql, NextToken=token)["Rows"]) == list(range(10, 20))
+    message = client_error("ValidationException", 400, tsq.query, QueryString=sql + " ", NextToken=token)
+    assert "pagination token" in message
+
+
+def test_a_client_token_repeats_the_first_response(tsq, table):
+    sql = f"SELECT count(*) FROM {table}"
+    token = "a" * 32
+    one = tsq.query(QueryString=sql, ClientToken=token)
+    two = tsq.query(QueryString=sql, ClientToken=token)
+    assert one["QueryId"] == two["QueryId"]
+    assert one["Rows"] == two["Rows"] == [{"Data": [{"ScalarValue": str(ROWS)}]}]
+
+
+def test_cancel_query_then_pages_conflict(tsq, table):
+    sql = f"SELECT measure_value::bigint FROM {table}"
+    first = tsq.query(QueryString=sql, MaxRows=5)
+    assert tsq.cancel_query(QueryId=first["QueryId"]).get("CancellationMessage") is None
+    assert "CancellationMessage" in tsq.cancel_query(QueryId=first["QueryId"])
+    client_error("ConflictException", 409, tsq.query, QueryString=sql, NextToken=first["NextToken"])
+    client_error("ValidationException", 400, tsq.cancel_query, QueryId="NOSUCHQUERY")
+
+
+def test_the_cli_paginates_automatically(aws_cli, table):
+    sql = f"SELECT measure_value::bigint FROM {table} ORDER BY measure_value::bigint"
+    result = aws_cli("timestream-query", "query", "--query-string", sql, "--page-size", "7")
+    assert result.rc == 0, result.stderr
+    assert values(result.out["Rows"]) == list(range(ROWS))
+
+
+def test_show_measures_returns_an_array_of_rows(tsq, table):
+    out = tsq.query(QueryString=f"SHOW MEASURES FROM {table}")
+    assert [c["Name"] for c in out["ColumnInfo"]] == ["measure_name", "data_type", "dimensions"]
+    dims_type = out["ColumnInfo"][2]["Type"]
+    assert dims_type == {
+        "ArrayColumnInfo": {
+            "Type": {
+                "RowColumnInfo": [
+                    {"Name": "dimension_name", "Type": {"ScalarType": "VARCHAR"}},
+                    {"Name": "data_type", "Type": {"ScalarType": "VARCHAR"}},
+                ]
+            }
+        }
+    }
+    row = out["Rows"][0]["Data"]
+    assert row[0] == {"ScalarValue": "cpu"} and row[1] == {"ScalarValue": "bigint"}
+    assert row[2] == {
+        "ArrayValue": [{"RowValue": {"Data": [{"ScalarValue": "host"}, {"ScalarValue": "varchar"}]}}]
+    }
