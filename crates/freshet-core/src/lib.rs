@@ -12,4 +12,4 @@ pub use clock::{Clock, ManualClock, SystemClock, UnixNanos};
 pub use ids::{AccessKeyId, AccountId, Arn, IdError, Region};
 pub use principal::{Principal, PrincipalKind};
 pub use secret::Secret;
-pub use time::Civil;
+pub use time::{Civil, days_from_civil, days_in_month, is_leap_year};

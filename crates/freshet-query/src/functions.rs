@@ -68,18 +68,23 @@ pub fn register(ctx: &SessionContext) {
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(f));
     }
+    for f in crate::calendar::functions() {
+        ctx.register_udf(ScalarUDF::new_from_impl(f));
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(Ago::default()));
 }
 
 /// What one argument of a [`TimeFn`] accepts; other types are a planning error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Arg {
+pub(crate) enum Arg {
     /// A timestamp, date or timestamp text, as a UTC nanosecond timestamp.
     Timestamp,
     /// An `interval day to second`.
     Interval,
     /// A timestamp (as above) or an interval, each kept as it is.
     TimestampOrInterval,
+    /// A date kept as a date; a timestamp or timestamp text as a UTC nanosecond timestamp.
+    TimestampOrDate,
     Bigint,
     Double,
     Varchar,
@@ -107,6 +112,10 @@ impl Arg {
             Self::Interval if interval => DAY_TO_SECOND,
             Self::TimestampOrInterval if interval => DAY_TO_SECOND,
             Self::TimestampOrInterval if timestamp => TIMESTAMP,
+            Self::TimestampOrDate if matches!(t, DataType::Date32 | DataType::Date64) => {
+                DataType::Date32
+            }
+            Self::TimestampOrDate if timestamp => TIMESTAMP,
             Self::Bigint if integer => DataType::Int64,
             Self::Double if integer || t.is_floating() || matches!(t, DataType::Decimal128(..)) => {
                 DataType::Float64
@@ -119,6 +128,7 @@ impl Arg {
                     Self::Timestamp => "timestamp",
                     Self::Interval => "interval day to second",
                     Self::TimestampOrInterval => "timestamp or interval day to second",
+                    Self::TimestampOrDate => "timestamp or date",
                     Self::Bigint => "bigint",
                     Self::Double => "double",
                     Self::Varchar => "varchar",
@@ -148,27 +158,41 @@ fn type_name(t: &DataType) -> &'static str {
     }
 }
 
+/// The result type of a [`TimeFn`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Ret {
+    Fixed(DataType),
+    /// The (coerced) type of argument `i`.
+    LikeArg(usize),
+}
+
+impl From<DataType> for Ret {
+    fn from(t: DataType) -> Self {
+        Self::Fixed(t)
+    }
+}
+
 /// A function of fixed arity whose arguments are coerced per [`Arg`] and evaluated on whole arrays by `eval`.
 #[derive(Debug)]
-struct TimeFn {
+pub(crate) struct TimeFn {
     name: &'static str,
     args: &'static [Arg],
-    ret: DataType,
+    ret: Ret,
     signature: Signature,
     eval: fn(&[ArrayRef]) -> Result<ArrayRef>,
 }
 
 impl TimeFn {
-    fn new(
+    pub(crate) fn new(
         name: &'static str,
         args: &'static [Arg],
-        ret: DataType,
+        ret: impl Into<Ret>,
         eval: fn(&[ArrayRef]) -> Result<ArrayRef>,
     ) -> Self {
         Self {
             name,
             args,
-            ret,
+            ret: ret.into(),
             signature: Signature::user_defined(Volatility::Immutable),
             eval,
         }
@@ -199,8 +223,14 @@ impl ScalarUDFImpl for TimeFn {
         &self.signature
     }
 
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(self.ret.clone())
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match &self.ret {
+            Ret::Fixed(t) => Ok(t.clone()),
+            Ret::LikeArg(i) => args
+                .get(*i)
+                .cloned()
+                .ok_or_else(|| DataFusionError::Plan(format!("{}: missing argument", self.name))),
+        }
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
@@ -234,7 +264,7 @@ impl ScalarUDFImpl for TimeFn {
     }
 }
 
-fn timestamps(a: &ArrayRef) -> &TimestampNanosecondArray {
+pub(crate) fn timestamps(a: &ArrayRef) -> &TimestampNanosecondArray {
     a.as_primitive::<TimestampNanosecondType>()
 }
 

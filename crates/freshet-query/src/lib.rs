@@ -3,6 +3,7 @@
 //! Each query gets a fresh `SessionContext` in which every table it names is registered as a [`TimestreamTable`],
 //! whose scans read only the buffers and data files that the query's time filters can match.
 
+mod calendar;
 mod dialect;
 mod functions;
 mod show;
