@@ -3,6 +3,7 @@
 //! Each query gets a fresh `SessionContext` in which every table it names is registered as a [`TimestreamTable`],
 //! whose scans read only the buffers and data files that the query's time filters can match.
 
+mod aggregates;
 mod calendar;
 mod dialect;
 mod functions;
@@ -89,6 +90,7 @@ impl QueryEngine {
         config.options_mut().sql_parser.enable_ident_normalization = false;
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
+        aggregates::register(&ctx);
         let state = ctx.state();
         let mut statement = state
             .sql_to_statement(&sql, &Dialect::Generic)

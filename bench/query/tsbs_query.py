@@ -1,0 +1,278 @@
+"""TSBS devops cpu-only queries: Freshet (through its HTTP Query API, SigV4, boto3) against DuckDB, in one run.
+
+The dataset: HOSTS hosts with the ten TSBS tags, one row of the ten `usage_*` cpu measures per host every 10 s for
+DAYS days, values as clamped random walks of whole percentages (as TSBS's cpu-only generator writes them). It is
+generated once by DuckDB with a fixed seed, written to Parquet, loaded into a native DuckDB table, and written to a
+release `freshet serve` as MULTI records through WriteRecords (100 records per request, several clients).
+
+Each query runs WARMUP + RUNS times on each engine; the report gives the median of the timed runs and the ratios
+Freshet / DuckDB-native and Freshet / DuckDB-Parquet.
+
+Run: scripts/bench-query (builds the release binary and installs the pinned packages first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import duckdb
+from botocore.config import Config
+
+ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+MEASURES = [
+    "usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
+    "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice",
+]
+TAGS = [
+    "hostname", "region", "datacenter", "rack", "os", "arch", "team", "service", "service_version",
+    "service_environment",
+]
+
+
+def generate(con: duckdb.DuckDBPyConnection, hosts: int, days: float, end_s: int) -> int:
+    """Creates table `cpu` (time as TIMESTAMP, tags, measures) in DuckDB; returns its row count."""
+    steps = int(days * 86400 / 10)
+    start_s = end_s - steps * 10
+    con.execute("SELECT setseed(0.42)")
+    walks = ",\n".join(
+        # A random walk of steps in [-1, 1] per host, folded into [0, 100], then whole percentages as TSBS writes.
+        f"floor(abs(mod(50 + {i * 7} + sum(random() * 2 - 1) OVER (PARTITION BY h ORDER BY s), 200) - 100))::DOUBLE"
+        f" AS {m}"
+        for i, m in enumerate(MEASURES)
+    )
+    con.execute(
+        f"""
+        CREATE TABLE cpu AS
+        SELECT
+            'host_' || h AS hostname,
+            ['us-east-1', 'eu-west-1', 'ap-southeast-2'][h % 3 + 1] AS region,
+            ['us-east-1', 'eu-west-1', 'ap-southeast-2'][h % 3 + 1] || ['a', 'b', 'c'][h % 3 + 1] AS datacenter,
+            (h % 100)::VARCHAR AS rack,
+            ['Ubuntu16.10', 'Ubuntu16.04LTS', 'Ubuntu15.10'][h % 3 + 1] AS os,
+            ['x64', 'x86'][h % 2 + 1] AS arch,
+            ['SF', 'NYC', 'LON', 'CHI'][h % 4 + 1] AS team,
+            (h % 20)::VARCHAR AS service,
+            (h % 2)::VARCHAR AS service_version,
+            ['production', 'staging', 'test'][h % 3 + 1] AS service_environment,
+            make_timestamp(({start_s} + s * 10)::BIGINT * 1000000) AS time,
+            {walks}
+        FROM range({hosts}) hs(h), range({steps}) ss(s)
+        ORDER BY time, hostname
+        """
+    )
+    return con.execute("SELECT count(*) FROM cpu").fetchone()[0]
+
+
+class Freshet:
+    def __init__(self, binary: Path, data_dir: Path):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FRESHET_", "AWS_"))}
+        env.update(
+            FRESHET_ROOT_ACCESS_KEY_ID=ACCESS_KEY_ID,
+            FRESHET_ROOT_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
+            FRESHET_ACCOUNT_ID="123456789012",
+            FRESHET_LOG="warn",
+        )
+        self.proc = subprocess.Popen(
+            [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        self.url = None
+        for line in self.proc.stderr:
+            if line.startswith("freshet: listening on "):
+                self.url = line.split("listening on ", 1)[1].strip()
+                break
+        if self.url is None:
+            raise SystemExit(f"{binary} did not start")
+
+    def client(self, service: str):
+        return boto3.client(
+            service, endpoint_url=self.url, region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
+            config=Config(retries={"max_attempts": 10, "mode": "standard"}, max_pool_connections=32),
+        )
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def load(fr: Freshet, con: duckdb.DuckDBPyConnection, clients: int) -> float:
+    tsw = fr.client("timestream-write")
+    tsw.create_database(DatabaseName="benchmark")
+    tsw.create_table(
+        DatabaseName="benchmark", TableName="cpu",
+        RetentionProperties={"MemoryStoreRetentionPeriodInHours": 8766, "MagneticStoreRetentionPeriodInDays": 73000},
+    )
+    cols = TAGS + ["epoch_ms(time)"] + MEASURES
+    rows = con.execute(f"SELECT {', '.join(cols)} FROM cpu").fetchall()
+
+    def record(r):
+        return {
+            "Dimensions": [{"Name": t, "Value": r[i]} for i, t in enumerate(TAGS)],
+            "MeasureName": "cpu",
+            "MeasureValueType": "MULTI",
+            "Time": str(r[len(TAGS)]),
+            "MeasureValues": [
+                {"Name": m, "Value": repr(float(r[len(TAGS) + 1 + i])), "Type": "DOUBLE"}
+                for i, m in enumerate(MEASURES)
+            ],
+        }
+
+    batches = [rows[i:i + 100] for i in range(0, len(rows), 100)]
+    started = time.monotonic()
+    done = 0
+
+    def write(batch):
+        tsw.write_records(DatabaseName="benchmark", TableName="cpu", Records=[record(r) for r in batch])
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        for _ in pool.map(write, batches):
+            done += 1
+            if done % 1000 == 0:
+                print(f"\r  loaded {done}/{len(batches)} batches", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return time.monotonic() - started
+
+
+def queries(end_s: int) -> list[tuple[str, str, str]]:
+    """(name, Timestream SQL over "benchmark"."cpu", DuckDB SQL over {t}) for the TSBS cpu-only query types."""
+    ts = lambda s: f"TIMESTAMP '{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(s))}'"  # noqa: E731
+    h = 3600
+    one_host = "'host_7'"
+    eight = ", ".join(f"'host_{i}'" for i in (1, 9, 17, 25, 33, 41, 49, 57))
+    five = ", ".join(MEASURES[:5])
+    all_avg = ", ".join(f"avg({m})" for m in MEASURES)
+    all_max = ", ".join(f"max({m})" for m in MEASURES)
+    five_max = ", ".join(f"max({m})" for m in MEASURES[:5])
+    q = [
+        ("single-groupby-1-1-1",
+         f"SELECT bin(time, 1m) AS minute, max(usage_user) FROM {{t}} WHERE hostname = {one_host} "
+         f"AND time >= {ts(end_s - 6 * h)} AND time < {ts(end_s - 5 * h)} GROUP BY 1 ORDER BY 1"),
+        ("single-groupby-5-1-12",
+         f"SELECT bin(time, 1m) AS minute, {five_max} FROM {{t}} WHERE hostname = {one_host} "
+         f"AND time >= {ts(end_s - 18 * h)} AND time < {ts(end_s - 6 * h)} GROUP BY 1 ORDER BY 1"),
+        ("double-groupby-1",
+         f"SELECT hostname, bin(time, 1h) AS hour, avg(usage_user) FROM {{t}} "
+         f"WHERE time >= {ts(end_s - 18 * h)} AND time < {ts(end_s - 6 * h)} GROUP BY 1, 2 ORDER BY 1, 2"),
+        ("double-groupby-all",
+         f"SELECT hostname, bin(time, 1h) AS hour, {all_avg} FROM {{t}} "
+         f"WHERE time >= {ts(end_s - 18 * h)} AND time < {ts(end_s - 6 * h)} GROUP BY 1, 2 ORDER BY 1, 2"),
+        ("high-cpu-1",
+         f"SELECT * FROM {{t}} WHERE hostname = {one_host} AND usage_user > 90.0 "
+         f"AND time >= {ts(end_s - 18 * h)} AND time < {ts(end_s - 6 * h)} ORDER BY time"),
+        ("high-cpu-all",
+         f"SELECT * FROM {{t}} WHERE usage_user > 90.0 "
+         f"AND time >= {ts(end_s - 18 * h)} AND time < {ts(end_s - 6 * h)} ORDER BY hostname, time"),
+        ("lastpoint",
+         "SELECT hostname, max_by(usage_user, time) AS usage_user, max(time) AS time FROM {t} "
+         "GROUP BY hostname ORDER BY hostname"),
+        ("groupby-orderby-limit",
+         f"SELECT bin(time, 1m) AS minute, max(usage_user) FROM {{t}} WHERE time < {ts(end_s - 6 * h)} "
+         "GROUP BY 1 ORDER BY 1 DESC LIMIT 5"),
+        ("cpu-max-all-8",
+         f"SELECT hostname, bin(time, 1h) AS hour, {all_max} FROM {{t}} WHERE hostname IN ({eight}) "
+         f"AND time >= {ts(end_s - 14 * h)} AND time < {ts(end_s - 6 * h)} GROUP BY 1, 2 ORDER BY 1, 2"),
+    ]
+    out = []
+    for name, sql in q:
+        timestream = sql.replace("{t}", '"benchmark"."cpu"')
+        # DuckDB spells bin(time, 1m) as time_bucket and has no interval literals like 1m.
+        duck = (sql.replace("bin(time, 1m)", "time_bucket(INTERVAL 1 MINUTE, time)")
+                   .replace("bin(time, 1h)", "time_bucket(INTERVAL 1 HOUR, time)"))
+        out.append((name, timestream, duck))
+    return out
+
+
+def timed(run, warmup: int, runs: int) -> tuple[float, int]:
+    rows = 0
+    for _ in range(warmup):
+        rows = run()
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        rows = run()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples), rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hosts", type=int, default=100)
+    ap.add_argument("--days", type=float, default=3.0)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--server-bin", type=Path, default=Path("target/release/freshet"))
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="freshet-query-bench-"))
+    end_s = (int(time.time()) // 3600) * 3600
+    con = duckdb.connect(str(work / "bench.duckdb"))
+    print(f"generating {args.hosts} hosts x {args.days} days at 10 s ...", file=sys.stderr)
+    n = generate(con, args.hosts, args.days, end_s)
+    parquet = work / "cpu.parquet"
+    con.execute(f"COPY cpu TO '{parquet}' (FORMAT parquet, COMPRESSION zstd)")
+    print(f"{n} rows, {n * len(MEASURES)} measure values", file=sys.stderr)
+
+    fr = Freshet(args.server_bin, work / "freshet")
+    try:
+        print("loading Freshet through WriteRecords ...", file=sys.stderr)
+        took = load(fr, con, args.clients)
+        print(f"loaded in {took:.1f} s ({n * len(MEASURES) / took:,.0f} values/s through boto3)", file=sys.stderr)
+        tsq = fr.client("timestream-query")
+
+        def freshet_run(sql):
+            def run():
+                rows, token = 0, None
+                while True:
+                    kw = {"QueryString": sql}
+                    if token:
+                        kw["NextToken"] = token
+                    out = tsq.query(**kw)
+                    rows += len(out["Rows"])
+                    token = out.get("NextToken")
+                    if not token:
+                        return rows
+            return run
+
+        print("| query | Freshet (ms) | DuckDB native (ms) | DuckDB Parquet (ms) | Freshet / native | "
+              "Freshet / Parquet | rows |")
+        print("|---|---|---|---|---|---|---|")
+        ratios_native, ratios_parquet = [], []
+        for name, ts_sql, duck_sql in queries(end_s):
+            try:
+                f_s, f_rows = timed(freshet_run(ts_sql), args.warmup, args.runs)
+            except Exception as e:  # a query Freshet cannot run yet is reported, not hidden
+                print(f"| {name} | failed: {str(e)[:150]} | | | | | |", flush=True)
+                continue
+            n_s, n_rows = timed(lambda: len(con.execute(duck_sql.replace("{t}", "cpu")).fetchall()),
+                                args.warmup, args.runs)
+            p_s, p_rows = timed(
+                lambda: len(con.execute(duck_sql.replace("{t}", f"read_parquet('{parquet}')")).fetchall()),
+                args.warmup, args.runs)
+            if not (f_rows == n_rows == p_rows):
+                print(f"warning: {name}: row counts differ (Freshet {f_rows}, native {n_rows}, parquet {p_rows})",
+                      file=sys.stderr)
+            ratios_native.append(f_s / n_s)
+            ratios_parquet.append(f_s / p_s)
+            print(f"| {name} | {f_s * 1000:.1f} | {n_s * 1000:.1f} | {p_s * 1000:.1f} | {f_s / n_s:.2f} | "
+                  f"{f_s / p_s:.2f} | {f_rows} |", flush=True)
+        geo = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))  # noqa: E731
+        print(f"| **geometric mean** | | | | **{geo(ratios_native):.2f}** | **{geo(ratios_parquet):.2f}** | |")
+    finally:
+        fr.stop()
+
+
+if __name__ == "__main__":
+    main()
