@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -94,6 +95,8 @@ class Freshet:
                 break
         if self.url is None:
             raise SystemExit(f"{binary} did not start")
+        # Keep reading stderr so that the server never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
 
     def client(self, service: str):
         return boto3.client(

@@ -99,6 +99,14 @@ fn syntax(what: &str) -> Error {
 
 /// Recognises a catalog statement; `None` for anything else (which DataFusion then parses).
 pub fn parse(sql: &str) -> Option<Result<Catalog>> {
+    let first_word: String = sql
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
+    if !(first_word.eq_ignore_ascii_case("show") || first_word.eq_ignore_ascii_case("describe")) {
+        return None;
+    }
     let t = tokens(sql)?;
     let first = t.first()?;
     let is_show = keyword(Some(first), "show");
@@ -253,6 +261,16 @@ fn strings(columns: &[&str], rows: Vec<Vec<String>>) -> Result<QueryResult> {
     })
 }
 
+/// A one-column result of the names that match the `LIKE` pattern.
+fn names_matching(column: &str, names: Vec<String>, like: &Option<String>) -> Result<QueryResult> {
+    let rows = names
+        .into_iter()
+        .filter(|n| matches(like, n))
+        .map(|n| vec![n])
+        .collect();
+    strings(&[column], rows)
+}
+
 fn type_name(t: ScalarType) -> String {
     t.as_str().to_ascii_lowercase()
 }
@@ -279,12 +297,7 @@ pub async fn run(
                     break;
                 }
             }
-            let rows = names
-                .into_iter()
-                .filter(|n| matches(&like, n))
-                .map(|n| vec![n])
-                .collect();
-            strings(&["Database"], rows)
+            names_matching("Database", names, &like)
         }
         Catalog::Tables { database, like } => {
             if let Some(db) = &database {
@@ -311,12 +324,7 @@ pub async fn run(
                     break;
                 }
             }
-            let rows = names
-                .into_iter()
-                .filter(|n| matches(&like, n))
-                .map(|n| vec![n])
-                .collect();
-            strings(&["Table"], rows)
+            names_matching("Table", names, &like)
         }
         Catalog::Measures {
             database,
