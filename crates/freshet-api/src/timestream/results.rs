@@ -24,6 +24,7 @@ const TOKEN_USES: u32 = 5;
 const CLIENT_TOKEN_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 /// All kept results together.
 const MAX_KEPT_BYTES: usize = 256 << 20;
+const MAX_KEPT_RESULTS: usize = 100_000;
 
 #[derive(Debug)]
 struct Entry {
@@ -228,6 +229,7 @@ impl Inner {
     }
 
     fn expire(&mut self) {
+        let mut removed = false;
         while let Some(id) = self.order.front() {
             let old = self
                 .entries
@@ -238,16 +240,32 @@ impl Inner {
             }
             let id = self.order.pop_front().expect("front exists");
             self.remove(&id);
+            removed = true;
         }
-        let entries = &self.entries;
-        self.client_tokens.retain(|_, id| entries.contains_key(id));
+        if removed {
+            self.forget_dangling_client_tokens();
+        }
     }
 
+    /// Over a limit, drops the oldest results down to 90% of it, so that the client-token sweep stays rare.
     fn shrink(&mut self) {
-        while self.bytes > MAX_KEPT_BYTES && self.order.len() > 1 {
+        if self.bytes <= MAX_KEPT_BYTES && self.order.len() <= MAX_KEPT_RESULTS {
+            return;
+        }
+        let mut removed = false;
+        while (self.bytes > MAX_KEPT_BYTES / 10 * 9 || self.order.len() > MAX_KEPT_RESULTS / 10 * 9)
+            && self.order.len() > 1
+        {
             let id = self.order.pop_front().expect("more than one");
             self.remove(&id);
+            removed = true;
         }
+        if removed {
+            self.forget_dangling_client_tokens();
+        }
+    }
+
+    fn forget_dangling_client_tokens(&mut self) {
         let entries = &self.entries;
         self.client_tokens.retain(|_, id| entries.contains_key(id));
     }
