@@ -53,6 +53,11 @@ pub fn rewrite(sql: &str) -> String {
                 continue;
             }
         }
+        if boundary_before && let Some((len, replacement)) = timestamp_without_seconds_at(sql, i) {
+            out.push_str(&replacement);
+            i += len;
+            continue;
+        }
         if boundary_before && let Some((len, replacement)) = interval_at(sql, i) {
             out.push_str(&replacement);
             i += len;
@@ -85,6 +90,38 @@ fn months(n: &str, unit: &str) -> Option<i64> {
         "month" | "months" => Some(n),
         _ => None,
     }
+}
+
+/// `TIMESTAMP 'YYYY-MM-DD hh:mm'` (Timestream accepts a literal without seconds; DataFusion does not): the literal
+/// with `:00` added, and its length.
+fn timestamp_without_seconds_at(sql: &str, i: usize) -> Option<(usize, String)> {
+    let keyword = "timestamp";
+    let head = sql.get(i..i + keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = &sql[i + keyword.len()..];
+    let spaces = rest.len() - rest.trim_start().len();
+    let quoted = rest.trim_start().strip_prefix('\'')?;
+    let close = quoted.find('\'')?;
+    let text = &quoted[..close];
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let shape = b.len() == 16
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b' '
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16);
+    if !shape {
+        return None;
+    }
+    let len = keyword.len() + spaces + 1 + close + 1;
+    Some((len, format!("{head} '{text}:00'")))
 }
 
 /// An interval literal starting at byte `i`: its length and its replacement.
@@ -181,6 +218,24 @@ mod tests {
             rewrite("é measure_value::double é"),
             "é \"measure_value::double\" é"
         );
+    }
+
+    #[test]
+    fn timestamp_literals_without_seconds_get_them() {
+        assert_eq!(
+            rewrite("SELECT timestamp '2022-06-17 01:00' - 1h"),
+            format!(
+                "SELECT timestamp '2022-06-17 01:00:00' - {}",
+                "arrow_cast(3600000000000, 'Duration(Nanosecond)')"
+            )
+        );
+        for same in [
+            "SELECT TIMESTAMP '2022-06-17 01:00:00'",
+            "SELECT '2022-06-17 01:00'",
+            "SELECT my_timestamp '2022-06-17 01:00'",
+        ] {
+            assert_eq!(rewrite(same), same);
+        }
     }
 
     #[test]
