@@ -7,12 +7,13 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, DurationNanosecondArray, Float64Array, Int64Array,
+    Array, ArrayRef, AsArray, DurationNanosecondArray, Float64Array, Int64Array, RecordBatch,
     TimestampNanosecondArray,
 };
 use datafusion::arrow::compute::kernels::arity::{try_binary, try_unary};
 use datafusion::arrow::datatypes::{
-    DataType, DurationNanosecondType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType,
+    DataType, DurationNanosecondType, Field, Float64Type, Int64Type, IntervalMonthDayNanoType,
+    IntervalUnit, IntervalYearMonthType, Schema, SchemaRef, TimeUnit, TimestampNanosecondType,
 };
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
@@ -72,6 +73,72 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::new_from_impl(f));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(Ago::default()));
+}
+
+/// Result columns of DataFusion's own interval type (`Interval(MonthDayNano)`, from SQL the dialect does not rewrite,
+/// such as `INTERVAL '1 day'`) as one of Timestream's two interval types: `interval day to second` when no value has
+/// months, else `interval year to month` when no value has days or time. A column mixing both cannot be expressed
+/// in Timestream's types and is an execution error.
+pub fn timestream_intervals(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> crate::Result<(SchemaRef, Vec<RecordBatch>)> {
+    let mixed = || {
+        crate::Error::Execution(
+            "An interval with both months and days or time has no Timestream type; use separate intervals".into(),
+        )
+    };
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns: Vec<Vec<ArrayRef>> = batches.iter().map(|b| b.columns().to_vec()).collect();
+    for (c, field) in fields.iter_mut().enumerate() {
+        if field.data_type() != &DataType::Interval(IntervalUnit::MonthDayNano) {
+            continue;
+        }
+        let values = || {
+            columns.iter().flat_map(move |b| {
+                b[c].as_primitive::<IntervalMonthDayNanoType>()
+                    .iter()
+                    .flatten()
+            })
+        };
+        let has_months = values().any(|v| v.months != 0);
+        let has_time = values().any(|v| v.days != 0 || v.nanoseconds != 0);
+        if has_months && has_time {
+            return Err(mixed());
+        }
+        for batch in &mut columns {
+            let a = batch[c].as_primitive::<IntervalMonthDayNanoType>();
+            batch[c] = if has_months {
+                Arc::new(a.unary::<_, IntervalYearMonthType>(|v| v.months))
+            } else {
+                Arc::new(
+                    a.try_unary::<_, DurationNanosecondType, _>(|v| {
+                        i64::from(v.days)
+                            .checked_mul(86_400_000_000_000)
+                            .and_then(|d| d.checked_add(v.nanoseconds))
+                            .ok_or_else(|| {
+                                datafusion::arrow::error::ArrowError::ComputeError(
+                                    "interval out of range".into(),
+                                )
+                            })
+                    })
+                    .map_err(|e| crate::Error::Execution(e.to_string()))?,
+                )
+            };
+        }
+        *field = field.clone().with_data_type(if has_months {
+            DataType::Interval(IntervalUnit::YearMonth)
+        } else {
+            DAY_TO_SECOND
+        });
+    }
+    let schema: SchemaRef = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let batches = columns
+        .into_iter()
+        .map(|cols| RecordBatch::try_new(Arc::clone(&schema), cols))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(crate::internal)?;
+    Ok((schema, batches))
 }
 
 /// What one argument of a [`TimeFn`] accepts; other types are a planning error.

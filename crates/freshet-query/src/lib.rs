@@ -166,6 +166,7 @@ impl QueryEngine {
         let df = ctx.execute_logical_plan(plan).await.map_err(classify)?;
         let batches = df.collect().await.map_err(classify)?;
         let schema = batches.first().map_or(plan_schema, |b| b.schema());
+        let (schema, batches) = functions::timestream_intervals(schema, batches)?;
         Ok(QueryResult {
             schema,
             batches,

@@ -257,10 +257,6 @@ fn encode_column(col: &ArrayRef) -> Vec<Json> {
             let a = col.as_primitive::<arrow::datatypes::IntervalYearMonthType>();
             each(&|i| year_to_month(a.value(i)))
         }
-        DataType::Interval(IntervalUnit::MonthDayNano) => {
-            let a = col.as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>();
-            each(&|i| year_to_month(a.value(i).months))
-        }
         DataType::Boolean => {
             let a = col.as_boolean();
             each(&|i| a.value(i).to_string())
