@@ -165,116 +165,83 @@ fn scalar(s: String) -> Json {
 }
 
 fn encode_column(col: &ArrayRef) -> Vec<Json> {
-    let null = || json!({ "NullValue": true });
     let n = col.len();
-    let each = |f: &dyn Fn(usize) -> String| -> Vec<Json> {
+    // One datum per row: `NullValue` for a null, else what `datum` makes of the row.
+    let each = |datum: &dyn Fn(usize) -> Json| -> Vec<Json> {
         (0..n)
-            .map(|i| if col.is_null(i) { null() } else { scalar(f(i)) })
+            .map(|i| {
+                if col.is_null(i) {
+                    json!({ "NullValue": true })
+                } else {
+                    datum(i)
+                }
+            })
             .collect()
     };
+    let all_null = || each(&|_| json!({ "NullValue": true }));
+    // Casts keep nulls where they are, so `each` may test the original column.
+    let cast = |t: &DataType| arrow::compute::cast(col, t).ok();
     match col.data_type() {
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
-            let list = match arrow::compute::cast(
-                col,
-                &DataType::new_list(list_item(col.data_type()), true),
-            ) {
-                Ok(l) => l,
-                Err(_) => return (0..n).map(|_| null()).collect(),
+            let Some(list) = cast(&DataType::new_list(list_item(col.data_type()), true)) else {
+                return all_null();
             };
             let list = list.as_list::<i32>();
-            (0..n)
-                .map(|i| {
-                    if list.is_null(i) {
-                        null()
-                    } else {
-                        json!({ "ArrayValue": encode_column(&list.value(i)) })
-                    }
-                })
-                .collect()
+            each(&|i| json!({ "ArrayValue": encode_column(&list.value(i)) }))
         }
         DataType::Struct(_) => {
-            let s = col.as_struct();
-            let fields: Vec<Vec<Json>> = s.columns().iter().map(encode_column).collect();
-            (0..n)
-                .map(|i| {
-                    if s.is_null(i) {
-                        null()
-                    } else {
-                        json!({ "RowValue": { "Data": fields.iter().map(|f| f[i].clone()).collect::<Vec<_>>() } })
-                    }
-                })
-                .collect()
+            let fields: Vec<Vec<Json>> = col
+                .as_struct()
+                .columns()
+                .iter()
+                .map(encode_column)
+                .collect();
+            each(
+                &|i| json!({ "RowValue": { "Data": fields.iter().map(|f| f[i].clone()).collect::<Vec<_>>() } }),
+            )
         }
         DataType::Float64
         | DataType::Float32
         | DataType::Decimal128(..)
-        | DataType::Decimal256(..) => match arrow::compute::cast(col, &DataType::Float64) {
-            Ok(c) => {
+        | DataType::Decimal256(..) => match cast(&DataType::Float64) {
+            Some(c) => {
                 let a = c.as_primitive::<Float64Type>();
-                (0..n)
-                    .map(|i| {
-                        if a.is_null(i) {
-                            null()
-                        } else {
-                            scalar(java_double(a.value(i)))
-                        }
-                    })
-                    .collect()
+                each(&|i| scalar(java_double(a.value(i))))
             }
-            Err(_) => (0..n).map(|_| null()).collect(),
+            None => all_null(),
         },
-        DataType::Timestamp(..) => {
-            match arrow::compute::cast(col, &DataType::Timestamp(TimeUnit::Nanosecond, None)) {
-                Ok(c) => {
-                    let a = c.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
-                    (0..n)
-                        .map(|i| {
-                            if a.is_null(i) {
-                                null()
-                            } else {
-                                scalar(timestamp(a.value(i)))
-                            }
-                        })
-                        .collect()
-                }
-                Err(_) => (0..n).map(|_| null()).collect(),
+        DataType::Timestamp(..) => match cast(&DataType::Timestamp(TimeUnit::Nanosecond, None)) {
+            Some(c) => {
+                let a = c.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+                each(&|i| scalar(timestamp(a.value(i))))
             }
-        }
+            None => all_null(),
+        },
         DataType::Int64 => {
             let a = col.as_primitive::<Int64Type>();
-            each(&|i| a.value(i).to_string())
+            each(&|i| scalar(a.value(i).to_string()))
         }
-        DataType::Duration(_) => {
-            match arrow::compute::cast(col, &DataType::Duration(TimeUnit::Nanosecond)) {
-                Ok(c) => {
-                    let a = c.as_primitive::<arrow::datatypes::DurationNanosecondType>();
-                    each(&|i| day_to_second(a.value(i)))
-                }
-                Err(_) => (0..n).map(|_| null()).collect(),
+        DataType::Duration(_) => match cast(&DataType::Duration(TimeUnit::Nanosecond)) {
+            Some(c) => {
+                let a = c.as_primitive::<arrow::datatypes::DurationNanosecondType>();
+                each(&|i| scalar(day_to_second(a.value(i))))
             }
-        }
+            None => all_null(),
+        },
         DataType::Interval(IntervalUnit::YearMonth) => {
             let a = col.as_primitive::<arrow::datatypes::IntervalYearMonthType>();
-            each(&|i| year_to_month(a.value(i)))
+            each(&|i| scalar(year_to_month(a.value(i))))
         }
         DataType::Boolean => {
             let a = col.as_boolean();
-            each(&|i| a.value(i).to_string())
+            each(&|i| scalar(a.value(i).to_string()))
         }
-        _ => match arrow::compute::cast(col, &DataType::Utf8) {
-            Ok(c) => {
+        _ => match cast(&DataType::Utf8) {
+            Some(c) => {
                 let a = c.as_string::<i32>();
-                (0..n)
-                    .map(|i| {
-                        if a.is_null(i) {
-                            null()
-                        } else {
-                            scalar(a.value(i).to_owned())
-                        }
-                    })
-                    .collect()
+                each(&|i| scalar(a.value(i).to_owned()))
             }
-            Err(_) => (0..n).map(|_| null()).collect(),
+            None => all_null(),
         },
     }
 }
