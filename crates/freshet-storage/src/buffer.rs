@@ -353,18 +353,24 @@ impl Rows {
         let n = order.len();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow_schema.fields().len());
         for dim in schema.dimensions() {
-            // Each series' value of this dimension, looked up once per series rather than per row.
-            let mut per_series: HashMap<u32, Option<&str>> = HashMap::new();
+            // Rows come grouped by series, so each series' value of this dimension is looked up once per run.
+            let mut last: Option<(u32, Option<&str>)> = None;
             let mut b = StringBuilder::with_capacity(n, n * 8);
             for &i in &order {
                 let s = self.series[i as usize];
-                let v = *per_series.entry(s).or_insert_with(|| {
-                    let key = &keys[s as usize];
-                    key.dimensions
-                        .binary_search_by(|(k, _)| k.as_str().cmp(dim))
-                        .ok()
-                        .map(|p| key.dimensions[p].1.as_str())
-                });
+                let v = match last {
+                    Some((ls, v)) if ls == s => v,
+                    _ => {
+                        let key = &keys[s as usize];
+                        let v = key
+                            .dimensions
+                            .binary_search_by(|(k, _)| k.as_str().cmp(dim))
+                            .ok()
+                            .map(|p| key.dimensions[p].1.as_str());
+                        last = Some((s, v));
+                        v
+                    }
+                };
                 b.append_option(v);
             }
             columns.push(Arc::new(b.finish()));
