@@ -181,7 +181,6 @@ def queries(end_s: int) -> list[tuple[str, str, str]]:
     h = 3600
     one_host = "'host_7'"
     eight = ", ".join(f"'host_{i}'" for i in (1, 9, 17, 25, 33, 41, 49, 57))
-    five = ", ".join(MEASURES[:5])
     all_avg = ", ".join(f"avg({m})" for m in MEASURES)
     all_max = ", ".join(f"max({m})" for m in MEASURES)
     five_max = ", ".join(f"max({m})" for m in MEASURES[:5])
