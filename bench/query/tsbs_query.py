@@ -243,22 +243,40 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--server-bin", type=Path, default=Path("target/release/freshet"))
+    ap.add_argument("--work", type=Path,
+                    help="keep the generated and loaded dataset in this directory and reuse it on later runs with the "
+                         "same --hosts and --days (the server then starts on the loaded data directory)")
+    ap.add_argument("--only", action="append", help="run only this query (repeatable)")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="freshet-query-bench-"))
-    end_s = (int(time.time()) // 3600) * 3600
-    con = duckdb.connect(str(work / "bench.duckdb"))
-    print(f"generating {args.hosts} hosts x {args.days} days at 10 s ...", file=sys.stderr)
-    n = generate(con, args.hosts, args.days, end_s)
+    work = args.work or Path(tempfile.mkdtemp(prefix="freshet-query-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    marker = work / "loaded.json"
+    wanted = {"hosts": args.hosts, "days": args.days}
+    reuse = marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k in wanted} == wanted
     parquet = work / "cpu.parquet"
-    con.execute(f"COPY cpu TO '{parquet}' (FORMAT parquet, COMPRESSION zstd)")
-    print(f"{n} rows, {n * len(MEASURES)} measure values", file=sys.stderr)
+    if reuse:
+        end_s = json.loads(marker.read_text())["end_s"]
+        con = duckdb.connect(str(work / "bench.duckdb"))
+        n = con.execute("SELECT count(*) FROM cpu").fetchone()[0]
+        print(f"reusing the dataset in {work}: {n} rows", file=sys.stderr)
+    else:
+        if marker.exists():
+            raise SystemExit(f"{work} holds a dataset of another size; remove it or pick another --work")
+        end_s = (int(time.time()) // 3600) * 3600
+        con = duckdb.connect(str(work / "bench.duckdb"))
+        print(f"generating {args.hosts} hosts x {args.days} days at 10 s ...", file=sys.stderr)
+        n = generate(con, args.hosts, args.days, end_s)
+        con.execute(f"COPY cpu TO '{parquet}' (FORMAT parquet, COMPRESSION zstd)")
+        print(f"{n} rows, {n * len(MEASURES)} measure values", file=sys.stderr)
 
     fr = Freshet(args.server_bin, work / "freshet")
     try:
-        print("loading Freshet through WriteRecords ...", file=sys.stderr)
-        took = load(fr, con, args.clients)
-        print(f"loaded in {took:.1f} s ({n * len(MEASURES) / took:,.0f} values/s)", file=sys.stderr)
+        if not reuse:
+            print("loading Freshet through WriteRecords ...", file=sys.stderr)
+            took = load(fr, con, args.clients)
+            print(f"loaded in {took:.1f} s ({n * len(MEASURES) / took:,.0f} values/s)", file=sys.stderr)
+            marker.write_text(json.dumps({**wanted, "end_s": end_s}))
         tsq = fr.client("timestream-query")
 
         def freshet_run(sql):
@@ -280,6 +298,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         ratios_native, ratios_parquet = [], []
         for name, ts_sql, duck_sql in queries(end_s):
+            if args.only and name not in args.only:
+                continue
             try:
                 f_s, f_rows = timed(freshet_run(ts_sql), args.warmup, args.runs)
             except Exception as e:  # a query Freshet cannot run yet is reported, not hidden

@@ -19,12 +19,13 @@ use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::config::Dialect;
 use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use freshet_meta::{MetadataStore, Scope};
 use freshet_storage::Storage;
 
 pub use dialect::rewrite;
-pub use table::TimestreamTable;
+pub use table::{DataFiles, TimestreamTable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,6 +57,9 @@ pub struct QueryEngine {
     storage: Storage,
     /// DataFusion runs here, on its own CPU runtime, not on the I/O runtime that serves HTTP.
     runtime: tokio::runtime::Handle,
+    /// Shared by every query: the object store of data files and DataFusion's caches (Parquet footers).
+    env: Arc<RuntimeEnv>,
+    files: DataFiles,
 }
 
 impl QueryEngine {
@@ -63,12 +67,16 @@ impl QueryEngine {
         meta: Arc<dyn MetadataStore>,
         storage: Storage,
         runtime: tokio::runtime::Handle,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        let env = Arc::new(RuntimeEnv::default());
+        let files = DataFiles::register(&env, &storage).map_err(internal)?;
+        Ok(Self {
             meta,
             storage,
             runtime,
-        }
+            env,
+            files,
+        })
     }
 
     /// Runs `sql` for the tables of `scope`.
@@ -88,7 +96,7 @@ impl QueryEngine {
         let sql = rewrite(original);
         let mut config = SessionConfig::new().with_information_schema(false);
         config.options_mut().sql_parser.enable_ident_normalization = false;
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.env));
         functions::register(&ctx);
         aggregates::register(&ctx);
         let state = ctx.state();
@@ -140,9 +148,14 @@ impl QueryEngine {
                     position(original, &table)
                 )));
             };
-            let provider = TimestreamTable::new(record, self.storage.clone(), Arc::clone(&scanned))
-                .await
-                .map_err(internal)?;
+            let provider = TimestreamTable::new(
+                record,
+                self.storage.clone(),
+                self.files.clone(),
+                Arc::clone(&scanned),
+            )
+            .await
+            .map_err(internal)?;
             if ctx
                 .catalog("datafusion")
                 .and_then(|c| c.schema(&db))

@@ -1,5 +1,7 @@
-//! A Timestream table as a DataFusion table provider. Its schema comes from the storage engine; a scan reads only the
-//! buffered rows and data files whose time range can match the query's filters on `time`.
+//! A Timestream table as a DataFusion table provider. Its schema comes from the storage engine. A scan reads only the
+//! buffered rows and data files whose time range can match the query's filters on `time`, and reads the files through
+//! DataFusion's Parquet source: only the columns the query uses, skipping row groups and pages whose statistics cannot
+//! match its filters (on dimensions and `measure_name` too), and filtering rows while decoding.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,18 +10,54 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::ScalarValue;
-use datafusion::datasource::{MemTable, TableType};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::config::TableParquetOptions;
+use datafusion::datasource::TableType;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::object_store::ObjectStoreUrl;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
+};
 use datafusion::physical_plan::ExecutionPlan;
-use freshet_meta::TableRecord;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter::FilterExecBuilder;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion_datasource_parquet::source::ParquetSource;
+use datafusion_datasource_parquet::{CachedParquetFileReaderFactory, ParquetFileReaderFactory};
+use freshet_meta::{FileRecord, TableRecord};
 use freshet_storage::{Storage, TIME_COLUMN, VERSION_COLUMN};
+
+/// How queries reach data files: the storage engine's object store, registered under one URL in the runtime that
+/// every query shares, and a reader factory that caches Parquet footers across queries (file names never repeat).
+#[derive(Debug, Clone)]
+pub struct DataFiles {
+    url: ObjectStoreUrl,
+    readers: Arc<dyn ParquetFileReaderFactory>,
+}
+
+impl DataFiles {
+    pub fn register(env: &RuntimeEnv, storage: &Storage) -> Result<Self> {
+        let url = ObjectStoreUrl::parse("freshet://data/")?;
+        env.register_object_store(url.as_ref(), storage.objects());
+        let readers = Arc::new(CachedParquetFileReaderFactory::new(
+            storage.objects(),
+            env.cache_manager.get_file_metadata_cache(),
+        ));
+        Ok(Self { url, readers })
+    }
+}
 
 #[derive(Debug)]
 pub struct TimestreamTable {
     record: TableRecord,
     storage: Storage,
+    files: DataFiles,
     /// The table's columns as the query sees them (without the hidden version column).
     schema: SchemaRef,
     /// Bytes of table data read by scans, shared by the tables of one query.
@@ -30,6 +68,7 @@ impl TimestreamTable {
     pub async fn new(
         record: TableRecord,
         storage: Storage,
+        files: DataFiles,
         scanned: Arc<AtomicU64>,
     ) -> Result<Self, freshet_storage::Error> {
         let full = storage.schema(&record.id).await?.arrow_schema();
@@ -40,10 +79,102 @@ impl TimestreamTable {
         Ok(Self {
             record,
             storage,
+            files,
             schema,
             scanned,
         })
     }
+
+    /// Reads `files` with DataFusion's Parquet source. Rows in `contested` time ranges are skipped (the storage
+    /// engine has already resolved them into the in-memory rows).
+    fn file_scan(
+        &self,
+        state: &dyn Session,
+        files: &[FileRecord],
+        contested: &[(i64, i64)],
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+        // The filters serve to prune row groups and pages and to filter while decoding; DataFusion applies them
+        // again above the scan, so one it cannot turn into a physical expression here is simply left out.
+        let predicate = conjunction(
+            filters
+                .iter()
+                .filter(|f| state.create_physical_expr((*f).clone(), &df_schema).is_ok())
+                .cloned(),
+        )
+        .map(|e| state.create_physical_expr(e, &df_schema))
+        .transpose()?;
+        let mut options = TableParquetOptions::default();
+        options.global.pushdown_filters = true;
+        options.global.reorder_filters = true;
+        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+            .with_table_parquet_options(options)
+            .with_parquet_file_reader_factory(Arc::clone(&self.files.readers));
+        if let Some(p) = predicate {
+            source = source.with_predicate(p);
+        }
+
+        // Skipping contested rows needs `time` even when the query does not.
+        let time = self.schema.index_of(TIME_COLUMN)?;
+        let (read, keep) = match projection {
+            Some(p) if !contested.is_empty() && !p.contains(&time) => {
+                let mut read = p.clone();
+                read.push(time);
+                (Some(read), Some((0..p.len()).collect::<Vec<_>>()))
+            }
+            Some(p) => (Some(p.clone()), None),
+            None => (None, None),
+        };
+        let config = FileScanConfigBuilder::new(self.files.url.clone(), Arc::new(source))
+            .with_file_groups(file_groups(files, state.config().target_partitions()))
+            .with_projection_indices(read.clone())?
+            .with_limit(limit.filter(|_| contested.is_empty()))
+            .build();
+        let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
+        if contested.is_empty() {
+            return Ok(scan);
+        }
+        let outside = contested
+            .iter()
+            .map(|(lo, hi)| col(TIME_COLUMN).not_between(timestamp(*lo), timestamp(*hi)))
+            .reduce(Expr::and)
+            .unwrap_or(lit(true));
+        let scanned_schema = DFSchema::try_from(scan.schema())?;
+        let outside = state.create_physical_expr(outside, &scanned_schema)?;
+        Ok(Arc::new(
+            FilterExecBuilder::new(outside, scan)
+                .apply_projection(keep)?
+                .build()?,
+        ))
+    }
+}
+
+fn timestamp(ns: i64) -> Expr {
+    lit(ScalarValue::TimestampNanosecond(Some(ns), None))
+}
+
+/// Spreads files over `partitions` groups of about equal bytes, so that they are read in parallel.
+fn file_groups(files: &[FileRecord], partitions: usize) -> Vec<FileGroup> {
+    let mut sorted: Vec<&FileRecord> = files.iter().collect();
+    sorted.sort_by_key(|f| std::cmp::Reverse(f.bytes));
+    let mut groups: Vec<(i64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); partitions.max(1)];
+    for f in sorted {
+        let Some(smallest) = groups.iter_mut().min_by_key(|g| g.0) else {
+            break;
+        };
+        smallest.0 += f.bytes;
+        smallest
+            .1
+            .push(PartitionedFile::new(f.path.clone(), f.bytes.max(0) as u64));
+    }
+    groups
+        .into_iter()
+        .filter(|g| !g.1.is_empty())
+        .map(|g| FileGroup::new(g.1))
+        .collect()
 }
 
 #[async_trait]
@@ -56,7 +187,7 @@ impl TableProvider for TimestreamTable {
         TableType::Base
     }
 
-    /// Filters on `time` narrow what is read; DataFusion still applies every filter to the rows.
+    /// Filters narrow what is read; DataFusion still applies every filter to the rows.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
@@ -86,11 +217,37 @@ impl TableProvider for TimestreamTable {
             .map(|b| freshet_storage::adapt(b, &self.schema))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-        self.scanned.fetch_add(bytes as u64, Ordering::Relaxed);
-        MemTable::try_new(Arc::clone(&self.schema), vec![batches])?
-            .scan(state, projection, &[], limit)
-            .await
+        let memory: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let stored: i64 = snapshot.files.iter().map(|f| f.bytes).sum();
+        self.scanned
+            .fetch_add(memory as u64 + stored.max(0) as u64, Ordering::Relaxed);
+
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !batches.is_empty() {
+            inputs.push(MemorySourceConfig::try_new_exec(
+                &[batches],
+                Arc::clone(&self.schema),
+                projection.cloned(),
+            )?);
+        }
+        if !snapshot.files.is_empty() {
+            inputs.push(self.file_scan(
+                state,
+                &snapshot.files,
+                &snapshot.contested,
+                projection,
+                filters,
+                limit,
+            )?);
+        }
+        if inputs.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => Arc::clone(&self.schema),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        UnionExec::try_new(inputs)
     }
 }
 
@@ -181,7 +338,6 @@ fn nanos(e: &Expr) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::logical_expr::{col, lit};
 
     fn ts(ns: i64) -> Expr {
         lit(ScalarValue::TimestampNanosecond(Some(ns), None))

@@ -107,6 +107,29 @@ pub async fn read(objects: &Arc<dyn ObjectStore>, path: &str) -> Result<Vec<Reco
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// The smallest and largest time of a batch in table schema; `None` when it has no rows.
+pub fn time_range(batch: &RecordBatch) -> Option<(i64, i64)> {
+    let times = batch
+        .column_by_name(TIME_COLUMN)?
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()?;
+    Some((arrow::compute::min(times)?, arrow::compute::max(times)?))
+}
+
+/// Which rows of a batch in table schema have a time inside one of `ranges` (inclusive).
+pub fn time_mask(batch: &RecordBatch, ranges: &[(i64, i64)]) -> Result<BooleanArray> {
+    let times = batch
+        .column_by_name(TIME_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError("batch without a time column".into())
+        })?;
+    Ok(times
+        .iter()
+        .map(|t| Some(t.is_some_and(|t| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&t)))))
+        .collect())
+}
+
 /// Reshapes a batch to `schema`: columns by name, missing ones (or ones of another type) null, others dropped. Used
 /// for files written with an older schema, and by queries planned before the table gained columns.
 pub fn adapt(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {

@@ -98,13 +98,18 @@ pub struct WriteOutcome {
     pub rejected: Vec<Rejection>,
 }
 
-/// What a query reads of a table: the current schema and batches in that schema (with the hidden version column),
-/// already free of superseded versions.
+/// What a query reads of a table: rows held in memory, and data files to read, together free of superseded versions.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// The table's current schema, with the hidden version column. Files written earlier may lack columns.
     pub schema: SchemaRef,
     pub table_schema: TableSchema,
+    /// Buffered rows, and the resolved rows of the contested ranges, in `schema`.
     pub batches: Vec<RecordBatch>,
+    /// Data files whose time range meets the scan's. Their rows in `contested` must be skipped.
+    pub files: Vec<FileRecord>,
+    /// Inclusive time ranges, sorted and disjoint, where sources overlapped: every row there is in `batches`.
+    pub contested: Vec<(i64, i64)>,
 }
 
 pub(crate) struct TableState {
@@ -521,21 +526,84 @@ impl Storage {
             let keys = keys.as_deref().unwrap_or_default();
             buffered.extend(rows.to_batch(&table_schema, &schema, keys, |t| in_range(t, t))?);
         }
-        let mut batches = Vec::new();
-        for f in &files {
-            for batch in files::read(&self.inner.objects, &f.path).await? {
-                batches.push(files::adapt(&batch, &schema)?);
-            }
-        }
-        batches.append(&mut buffered);
-        if may_overlap {
-            batches = files::resolve_versions(&table_schema, batches)?;
-        }
-        Ok(Snapshot {
+        let mut snapshot = Snapshot {
             schema,
             table_schema,
-            batches,
-        })
+            batches: buffered,
+            files,
+            contested: Vec::new(),
+        };
+        if may_overlap {
+            self.resolve_contested(&mut snapshot).await?;
+        }
+        Ok(snapshot)
+    }
+
+    /// Each buffer and each data file holds a key (series, time) at most once, so a key can be in two places only
+    /// where their time ranges overlap. Rows in those contested ranges are read from every source, and only each
+    /// key's highest version is kept, in memory; the files are then read for the rest of their rows only.
+    async fn resolve_contested(&self, snapshot: &mut Snapshot) -> Result<()> {
+        let mut ranges: Vec<(i64, i64)> = snapshot
+            .files
+            .iter()
+            .map(|f| (f.min_time, f.max_time))
+            .collect();
+        ranges.extend(snapshot.batches.iter().filter_map(files::time_range));
+        let contested = contested_ranges(&ranges);
+        if contested.is_empty() {
+            return Ok(());
+        }
+        let inside = |batch: &RecordBatch| files::time_mask(batch, &contested);
+        let mut candidates = Vec::new();
+        let mut clean = Vec::new();
+        for batch in std::mem::take(&mut snapshot.batches) {
+            let mask = inside(&batch)?;
+            candidates.push(arrow::compute::filter_record_batch(&batch, &mask)?);
+            let outside = arrow::compute::not(&mask)?;
+            clean.push(arrow::compute::filter_record_batch(&batch, &outside)?);
+        }
+        for f in &snapshot.files {
+            if !contested
+                .iter()
+                .any(|(lo, hi)| f.max_time >= *lo && f.min_time <= *hi)
+            {
+                continue;
+            }
+            for raw in files::read(&self.inner.objects, &f.path).await? {
+                let batch = files::adapt(&raw, &snapshot.schema)?;
+                let mask = inside(&batch)?;
+                candidates.push(arrow::compute::filter_record_batch(&batch, &mask)?);
+            }
+        }
+        clean.extend(files::resolve_versions(&snapshot.table_schema, candidates)?);
+        clean.retain(|b| b.num_rows() > 0);
+        snapshot.batches = clean;
+        snapshot.contested = contested;
+        Ok(())
+    }
+
+    /// Every row of a snapshot as batches in its schema: the in-memory rows, and the files' rows outside the
+    /// contested ranges. For callers that want all of it at once (tests, tools); queries read files themselves.
+    pub async fn read_snapshot(&self, snapshot: &Snapshot) -> Result<Vec<RecordBatch>> {
+        let mut out = snapshot.batches.clone();
+        for f in &snapshot.files {
+            for raw in files::read(&self.inner.objects, &f.path).await? {
+                let batch = files::adapt(&raw, &snapshot.schema)?;
+                if snapshot.contested.is_empty() {
+                    out.push(batch);
+                } else {
+                    let outside =
+                        arrow::compute::not(&files::time_mask(&batch, &snapshot.contested)?)?;
+                    out.push(arrow::compute::filter_record_batch(&batch, &outside)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The object store that holds the data files named by [`Snapshot::files`].
+    pub fn objects(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.inner.objects)
     }
 
     /// The table's schema as writes have shaped it.
@@ -756,6 +824,47 @@ enum Store {
     Magnetic,
 }
 
+/// Above this many contested ranges, they are merged into one covering range (a larger contested range is always
+/// correct, only slower).
+const MAX_CONTESTED_RANGES: usize = 64;
+
+/// The inclusive time ranges covered by two or more of `ranges` (each inclusive), sorted and disjoint.
+fn contested_ranges(ranges: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    // Sweep over half-open ends: +1 where a range starts, -1 after it ends.
+    let mut events: Vec<(i128, i32)> = ranges
+        .iter()
+        .flat_map(|&(lo, hi)| [(i128::from(lo), 1), (i128::from(hi) + 1, -1)])
+        .collect();
+    events.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    let mut depth = 0;
+    let mut start = 0i128;
+    let mut i = 0;
+    while i < events.len() {
+        let at = events[i].0;
+        let before = depth;
+        while i < events.len() && events[i].0 == at {
+            depth += events[i].1;
+            i += 1;
+        }
+        if before < 2 && depth >= 2 {
+            start = at;
+        } else if before >= 2 && depth < 2 {
+            // Both ends came from i64 values, so they fit back.
+            let (lo, hi) = (start as i64, (at - 1) as i64);
+            match out.last_mut() {
+                Some(last) if last.1.checked_add(1) == Some(lo) => last.1 = hi,
+                _ => out.push((lo, hi)),
+            }
+        }
+    }
+    if out.len() > MAX_CONTESTED_RANGES {
+        let (lo, hi) = (out[0].0, out[out.len() - 1].1);
+        out = vec![(lo, hi)];
+    }
+    out
+}
+
 fn format_ns(ns: i64) -> String {
     format!("{}Z", freshet_core::Civil::from_nanos(ns).format('T'))
 }
@@ -840,6 +949,29 @@ pub(crate) type FileKey = (SeriesKey, i64);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contested_ranges_are_where_sources_overlap() {
+        assert_eq!(contested_ranges(&[(0, 10), (20, 30)]), vec![]);
+        assert_eq!(contested_ranges(&[(0, 10), (10, 30)]), vec![(10, 10)]);
+        assert_eq!(
+            contested_ranges(&[(0, 10), (5, 30), (25, 40), (50, 60)]),
+            vec![(5, 10), (25, 30)]
+        );
+        // Three sources over one stretch, and ranges that touch merge.
+        assert_eq!(
+            contested_ranges(&[(0, 10), (0, 10), (0, 20), (11, 20)]),
+            vec![(0, 20)]
+        );
+        assert_eq!(
+            contested_ranges(&[(i64::MIN, i64::MAX), (i64::MAX, i64::MAX)]),
+            vec![(i64::MAX, i64::MAX)]
+        );
+        let many: Vec<(i64, i64)> = (0..200)
+            .flat_map(|i| [(i * 10, i * 10 + 5), (i * 10 + 5, i * 10 + 6)])
+            .collect();
+        assert_eq!(contested_ranges(&many), vec![(5, 1995)]);
+    }
 
     #[test]
     fn timestamps_render_in_utc() {

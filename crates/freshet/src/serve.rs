@@ -94,7 +94,8 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         Arc::clone(&store),
         storage.clone(),
         query_runtime.handle().clone(),
-    );
+    )
+    .context("could not set up the query engine")?;
     let identity = Identity::new(Arc::clone(&store), master, Arc::clone(&clock));
     let boot = identity
         .bootstrap(Bootstrap {

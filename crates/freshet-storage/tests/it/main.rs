@@ -113,7 +113,7 @@ impl Fixture {
 async fn values(s: &Storage) -> Vec<(i64, f64)> {
     let snap = s.scan(&table(), None, None).await.unwrap();
     let mut out = Vec::new();
-    for b in &snap.batches {
+    for b in &s.read_snapshot(&snap).await.unwrap() {
         let t = b
             .column_by_name("time")
             .unwrap()
@@ -246,5 +246,81 @@ async fn unpersisted_writes_replay_and_deleted_tables_stay_deleted() {
     t2.id = "t2".into();
     f.meta.create_table(&t2).await.unwrap();
     let s = f.open().await;
-    assert!(s.scan(&t2, None, None).await.unwrap().batches.is_empty());
+    let snap = s.scan(&t2, None, None).await.unwrap();
+    assert!(snap.batches.is_empty() && snap.files.is_empty());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write {
+        host: u8,
+        minute: i64,
+        version: i64,
+        value: u8,
+    },
+    Persist,
+    Maintain,
+    Reopen,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => (0u8..3, 0i64..12, 1i64..4, 0u8..4)
+            .prop_map(|(host, minute, version, value)| Op::Write { host, minute, version, value }),
+        2 => Just(Op::Persist),
+        1 => Just(Op::Maintain),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever mix of buffers, files, compactions and restarts holds the rows, a scan returns exactly the newest
+    /// accepted value of every key, once.
+    #[test]
+    fn scans_return_each_key_once_with_its_newest_value(ops in proptest::collection::vec(op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let f = Fixture::new().await;
+            let mut s = f.open().await;
+            let mut model: std::collections::BTreeMap<(u8, i64), f64> = Default::default();
+            for op in ops {
+                match op {
+                    Op::Write { host, minute, version, value } => {
+                        let time = NOW - minute * 60_000_000_000;
+                        let r = row(&format!("h{host}"), time, version, f64::from(value));
+                        let out = s.write(&table(), vec![(0, r)], NOW).await.unwrap();
+                        if out.rejected.is_empty() {
+                            model.insert((host, time), f64::from(value));
+                        }
+                    }
+                    Op::Persist => s.persist(true).await.unwrap(),
+                    Op::Maintain => s.maintain(NOW).await.unwrap(),
+                    Op::Reopen => {
+                        drop(s);
+                        s = f.open().await;
+                    }
+                }
+                let snap = s.scan(&table(), None, None).await.unwrap();
+                let mut got: Vec<(String, i64, f64)> = Vec::new();
+                for b in s.read_snapshot(&snap).await.unwrap() {
+                    let host = b.column_by_name("host").unwrap().as_any()
+                        .downcast_ref::<arrow::array::StringArray>().unwrap();
+                    let t = b.column_by_name("time").unwrap().as_any()
+                        .downcast_ref::<arrow::array::TimestampNanosecondArray>().unwrap();
+                    let v = b.column_by_name("measure_value::double").unwrap().as_any()
+                        .downcast_ref::<arrow::array::Float64Array>().unwrap();
+                    for i in 0..b.num_rows() {
+                        got.push((host.value(i).to_owned(), t.value(i), v.value(i)));
+                    }
+                }
+                got.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+                let want: Vec<(String, i64, f64)> =
+                    model.iter().map(|((h, t), v)| (format!("h{h}"), *t, *v)).collect();
+                assert_eq!(got, want);
+            }
+        });
+    }
 }

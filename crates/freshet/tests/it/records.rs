@@ -540,6 +540,136 @@ async fn time_filters_prune_data_files() {
     );
 }
 
+/// Queries read data files through DataFusion's Parquet reader: the answers match the rows written, whether they
+/// sit in an older file without a later column, in a newer file, or in the buffer as an upsert of a persisted row,
+/// and again after a restart, when the engine no longer knows which files overlap.
+#[tokio::test]
+async fn files_of_older_schemas_and_upserts_of_persisted_rows_answer_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = fixed_env();
+    env.push(("FRESHET_PERSIST_AFTER", "1"));
+    let server = Server::start_in(dir.path(), &env);
+    let w = setup(&server, "files", "tbl").await;
+    let objects = dir.path().join("objects");
+    let parquet_files = || {
+        walk(&objects)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .count()
+    };
+    let base = now_ms() - 600_000;
+    let measure = |name: &str, value: String, t: MeasureValueType| {
+        MeasureValue::builder()
+            .name(name)
+            .value(value)
+            .r#type(t)
+            .build()
+            .unwrap()
+    };
+    let record = |host: usize, k: i64, measures: Vec<MeasureValue>, version: i64| {
+        Record::builder()
+            .dimensions(dim("host", &format!("h{host}")))
+            .dimensions(dim(
+                "region",
+                if host.is_multiple_of(2) {
+                    "east"
+                } else {
+                    "west"
+                },
+            ))
+            .measure_name("m")
+            .measure_value_type(MeasureValueType::Multi)
+            .set_measure_values(Some(measures))
+            .time((base + k * 1000).to_string())
+            .version(version)
+            .build()
+    };
+    // File 1: column a only. File 2 (later times): columns a and b.
+    for (round, with_b) in [(0i64, false), (1, true)] {
+        let records: Vec<Record> = (0..4)
+            .flat_map(|host| (0..25).map(move |k| (host, round * 100 + k)))
+            .map(|(host, k)| {
+                let mut m = vec![measure(
+                    "a",
+                    format!("{}.5", k + host as i64),
+                    MeasureValueType::Double,
+                )];
+                if with_b {
+                    m.push(measure("b", (k * 10).to_string(), MeasureValueType::Bigint));
+                }
+                record(host, k, m, 1)
+            })
+            .collect();
+        for chunk in records.chunks(100) {
+            w.write_records()
+                .database_name("files")
+                .table_name("tbl")
+                .set_records(Some(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while parquet_files() <= round as usize {
+            assert!(std::time::Instant::now() < deadline, "no data file");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // An upsert of a persisted row of file 1 stays in the buffer, with a higher version.
+    w.write_records()
+        .database_name("files")
+        .table_name("tbl")
+        .records(record(
+            2,
+            7,
+            vec![measure("a", "-1".into(), MeasureValueType::Double)],
+            2,
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    async fn check(server: &Server) {
+        {
+            let (_, data) = rows(server, "SELECT count(*), count(b), sum(a) FROM files.tbl").await;
+            // sum over both rounds of k + host + 0.5, minus the upserted 9.5, plus its new -1.
+            let sum: f64 = (0..4)
+                .flat_map(|h| (0..25).flat_map(move |k| [k + h, 100 + k + h]))
+                .map(|v| v as f64 + 0.5)
+                .sum::<f64>()
+                - 9.5
+                - 1.0;
+            assert_eq!(data, [["200", "100", &sum.to_string()]]);
+            let (_, data) = rows(
+                server,
+                "SELECT time, a, b FROM files.tbl WHERE host = 'h2' AND region = 'east' AND a < 10 ORDER BY time",
+            )
+            .await;
+            let a: Vec<&str> = data.iter().map(|r| r[1].as_str()).collect();
+            assert_eq!(a, ["2.5", "3.5", "4.5", "5.5", "6.5", "7.5", "8.5", "-1.0"]);
+            assert!(data.iter().all(|r| r[2] == "NULL"), "{data:?}");
+            let (_, data) = rows(
+                server,
+                "SELECT host, max(b) FROM files.tbl WHERE b >= 1200 GROUP BY host ORDER BY host",
+            )
+            .await;
+            assert_eq!(
+                data,
+                [
+                    ["h0", "1240"],
+                    ["h1", "1240"],
+                    ["h2", "1240"],
+                    ["h3", "1240"]
+                ]
+            );
+        }
+    }
+    check(&server).await;
+    drop(server);
+    let server = Server::start_in(dir.path(), &env);
+    check(&server).await;
+}
+
 #[tokio::test]
 async fn writes_are_throttled_when_the_buffer_is_full() {
     let server = Server::start_with(&[
