@@ -1,4 +1,4 @@
-"""TSBS devops cpu-only queries: Freshet (through its HTTP Query API, SigV4, boto3) against DuckDB, in one run.
+"""TSBS devops cpu-only queries: Freshet (through its HTTP Query API, SigV4-signed) against DuckDB, in one run.
 
 The dataset: HOSTS hosts with the ten TSBS tags, one row of the ten `usage_*` cpu measures per host every 10 s for
 DAYS days, values as clamped random walks of whole percentages (as TSBS's cpu-only generator writes them). It is
@@ -6,7 +6,11 @@ generated once by DuckDB with a fixed seed, written to Parquet, loaded into a na
 release `freshet serve` as MULTI records through WriteRecords (100 records per request, several clients).
 
 Each query runs WARMUP + RUNS times on each engine; the report gives the median of the timed runs and the ratios
-Freshet / DuckDB-native and Freshet / DuckDB-Parquet.
+Freshet / DuckDB-native and Freshet / DuckDB-Parquet. Freshet's time includes every page of the result: HTTP
+requests signed as boto3 signs them, parsed with Python's json module (--client boto3 parses with boto3 instead,
+whose per-field response parsing costs far more than the query on large results).
+
+With --work DIR the generated and loaded dataset is kept and reused by later runs with the same size.
 
 Run: scripts/bench-query (builds the release binary and installs the pinned packages first).
 """
@@ -142,7 +146,6 @@ def load(fr: Freshet, con: duckdb.DuckDBPyConnection, clients: int) -> float:
     done = 0
     # boto3's parameter validation and serialization cost more than the server's work, so requests are built as
     # JSON and SigV4-signed with botocore directly (the wire format boto3 would send), one connection per thread.
-    credentials = botocore.credentials.Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
     host = fr.url.split("://", 1)[1]
     local = threading.local()
 
@@ -150,17 +153,9 @@ def load(fr: Freshet, con: duckdb.DuckDBPyConnection, clients: int) -> float:
         body = json.dumps({
             "DatabaseName": "benchmark", "TableName": "cpu", "Records": [record(r) for r in batch],
         })
-        req = botocore.awsrequest.AWSRequest(
-            method="POST", url=fr.url + "/", data=body,
-            headers={
-                "Content-Type": "application/x-amz-json-1.0",
-                "X-Amz-Target": "Timestream_20181101.WriteRecords",
-            },
-        )
-        botocore.auth.SigV4Auth(credentials, "timestream", "us-east-1").add_auth(req)
         if not hasattr(local, "conn"):
             local.conn = http.client.HTTPConnection(host, timeout=60)
-        local.conn.request("POST", "/", body=body, headers=dict(req.headers.items()))
+        local.conn.request("POST", "/", body=body, headers=sign(fr.url, "WriteRecords", body))
         resp = local.conn.getresponse()
         data = resp.read()
         if resp.status != 200:
@@ -223,6 +218,65 @@ def queries(end_s: int) -> list[tuple[str, str, str]]:
     return out
 
 
+def sign(url: str, target: str, body: str) -> dict:
+    """SigV4 headers for a Timestream JSON request, as boto3 would send it."""
+    req = botocore.awsrequest.AWSRequest(
+        method="POST", url=url + "/", data=body,
+        headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"Timestream_20181101.{target}"},
+    )
+    credentials = botocore.credentials.Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    botocore.auth.SigV4Auth(credentials, "timestream", "us-east-1").add_auth(req)
+    return dict(req.headers.items())
+
+
+def http_runner(fr: Freshet):
+    """Runs a query through the HTTP Query API with SigV4-signed requests and the standard JSON parser, following
+    every NextToken: the server's cost, without boto3's per-field response parsing in Python."""
+    host = fr.url.split("://", 1)[1]
+    conn = http.client.HTTPConnection(host, timeout=600)
+
+    def run_sql(sql):
+        def run():
+            rows, token = 0, None
+            while True:
+                req = {"QueryString": sql}
+                if token:
+                    req["NextToken"] = token
+                body = json.dumps(req)
+                conn.request("POST", "/", body=body, headers=sign(fr.url, "Query", body))
+                resp = conn.getresponse()
+                data = resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"Query failed with {resp.status}: {data[:300]!r}")
+                out = json.loads(data)
+                rows += len(out["Rows"])
+                token = out.get("NextToken")
+                if not token:
+                    return rows
+        return run
+    return run_sql
+
+
+def boto3_runner(fr: Freshet):
+    """Runs a query with boto3's timestream-query client, following every NextToken."""
+    tsq = fr.client("timestream-query")
+
+    def run_sql(sql):
+        def run():
+            rows, token = 0, None
+            while True:
+                kw = {"QueryString": sql}
+                if token:
+                    kw["NextToken"] = token
+                out = tsq.query(**kw)
+                rows += len(out["Rows"])
+                token = out.get("NextToken")
+                if not token:
+                    return rows
+        return run
+    return run_sql
+
+
 def timed(run, warmup: int, runs: int) -> tuple[float, int]:
     rows = 0
     for _ in range(warmup):
@@ -247,6 +301,8 @@ def main() -> None:
                     help="keep the generated and loaded dataset in this directory and reuse it on later runs with the "
                          "same --hosts and --days (the server then starts on the loaded data directory)")
     ap.add_argument("--only", action="append", help="run only this query (repeatable)")
+    ap.add_argument("--client", choices=["http", "boto3"], default="http",
+                    help="how Freshet is queried: signed HTTP requests parsed with json (default), or boto3")
     args = ap.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="freshet-query-bench-"))
@@ -277,22 +333,7 @@ def main() -> None:
             took = load(fr, con, args.clients)
             print(f"loaded in {took:.1f} s ({n * len(MEASURES) / took:,.0f} values/s)", file=sys.stderr)
             marker.write_text(json.dumps({**wanted, "end_s": end_s}))
-        tsq = fr.client("timestream-query")
-
-        def freshet_run(sql):
-            def run():
-                rows, token = 0, None
-                while True:
-                    kw = {"QueryString": sql}
-                    if token:
-                        kw["NextToken"] = token
-                    out = tsq.query(**kw)
-                    rows += len(out["Rows"])
-                    token = out.get("NextToken")
-                    if not token:
-                        return rows
-            return run
-
+        freshet_run = http_runner(fr) if args.client == "http" else boto3_runner(fr)
         print("| query | Freshet (ms) | DuckDB native (ms) | DuckDB Parquet (ms) | Freshet / native | "
               "Freshet / Parquet | rows |")
         print("|---|---|---|---|---|---|---|")

@@ -140,10 +140,15 @@ async fn aws_entry(State(app): State<Arc<AppState>>, req: Request<Body>) -> Resp
 
 /// A successful awsJson 1.0 response.
 pub(crate) fn json_ok(body: serde_json::Value) -> Response {
+    json_text_ok(body.to_string())
+}
+
+/// A 200 response whose body is JSON text already.
+pub(crate) fn json_text_ok(body: String) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/x-amz-json-1.0")],
-        body.to_string(),
+        body,
     )
         .into_response()
 }

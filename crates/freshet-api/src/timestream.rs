@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{self, VerifiedRequest};
 use crate::error::ApiError;
-use crate::{AppState, Protocol, json_ok};
+use crate::{AppState, Protocol, json_ok, json_text_ok};
 use router::Operation;
 
 pub(crate) const TARGET_PREFIX: &str = "Timestream_20181101.";
@@ -47,7 +47,8 @@ pub(crate) async fn handle(
     }
     .await;
     let response = match result {
-        Ok(v) => json_ok(v),
+        Ok(Reply::Value(v)) => json_ok(v),
+        Ok(Reply::Text(text)) => json_text_ok(text),
         Err(e) => e.into_response(Protocol::Json, request_id),
     };
     (name, response)
@@ -71,9 +72,11 @@ async fn run(
     req: &VerifiedRequest,
     op: Operation,
     body: &[u8],
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Reply, ApiError> {
     use Operation as O;
-    match op {
+    let value = match op {
+        // Query results are encoded as text once and kept that way, so that pages are served without re-encoding.
+        O::Query => return query::query(app, req, parse(body)?).await.map(Reply::Text),
         O::DescribeEndpoints => Ok(serde_json::json!({
             "Endpoints": [{ "Address": app.advertise_url, "CachePeriodInMinutes": 1440 }]
         })),
@@ -91,12 +94,18 @@ async fn run(
         O::UntagResource => tags::untag(app, req, parse(body)?).await,
         O::ListTagsForResource => tags::list(app, req, parse(body)?).await,
         O::WriteRecords => records::write(app, req, parse(body)?).await,
-        O::Query => query::query(app, req, parse(body)?).await,
         O::CancelQuery => query::cancel(app, req, parse(body)?).await,
         O::NotYetImplemented(name) => Err(ApiError::UnknownOperation(format!(
             "Operation {name} is not implemented by this version of Freshet."
         ))),
-    }
+    };
+    value.map(Reply::Value)
+}
+
+/// A response body: a JSON value, or JSON text encoded already.
+enum Reply {
+    Value(serde_json::Value),
+    Text(String),
 }
 
 /// Decodes an awsJson body. An empty body counts as `{}`; anything that is not the expected JSON object is a

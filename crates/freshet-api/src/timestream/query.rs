@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::database::scope;
+use super::results::paginate;
 use super::validate::Violations;
 use crate::AppState;
 use crate::auth::VerifiedRequest;
@@ -24,7 +25,7 @@ pub struct Query {
     max_rows: Option<i64>,
 }
 
-pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Json, ApiError> {
+pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<String, ApiError> {
     let mut v = Violations::default();
     if let Some(q) = v.required(&r.query_string, "queryString") {
         v.length(q, "queryString", 1, 262_144);
@@ -67,9 +68,14 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Js
         .collect();
     let mut rows = Vec::new();
     for batch in &result.batches {
-        let columns: Vec<Vec<Json>> = batch.columns().iter().map(encode_column).collect();
+        let columns: Vec<Encoded> = batch.columns().iter().map(encode_column).collect();
         for i in 0..batch.num_rows() {
-            rows.push(json!({ "Data": columns.iter().map(|c| c[i].clone()).collect::<Vec<_>>() }));
+            let mut row =
+                String::with_capacity(columns.iter().map(|c| c.len(i) + 1).sum::<usize>() + 12);
+            row.push_str("{\"Data\":");
+            join_into(&mut row, columns.iter().map(|c| c.get(i)));
+            row.push('}');
+            rows.push(row);
         }
     }
     let status = json!({
@@ -83,8 +89,7 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Js
         r.client_token.as_deref(),
         uuid::Uuid::new_v4().simple().to_string().to_uppercase(),
         json!(column_info),
-        rows,
-        r.max_rows.and_then(|m| usize::try_from(m).ok()),
+        paginate(rows, r.max_rows.and_then(|m| usize::try_from(m).ok())),
         status,
     ))
 }
@@ -160,25 +165,69 @@ fn scalar_type(t: &DataType) -> &'static str {
     }
 }
 
-fn scalar(s: String) -> Json {
-    json!({ "ScalarValue": s })
+/// The JSON text of every datum of a column, in one buffer.
+struct Encoded {
+    text: String,
+    /// Where each row's datum ends in `text`.
+    ends: Vec<usize>,
 }
 
-fn encode_column(col: &ArrayRef) -> Vec<Json> {
+impl Encoded {
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    fn len(&self, i: usize) -> usize {
+        self.get(i).len()
+    }
+}
+
+/// Writes `[a,b,…]`.
+fn join_into<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
+    out.push('[');
+    for (k, item) in items.enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push(']');
+}
+
+/// Appends `{"ScalarValue":"…"}`. `text` must need no JSON escaping (numbers, times, intervals, booleans).
+fn plain_scalar(out: &mut String, text: &str) {
+    out.push_str("{\"ScalarValue\":\"");
+    out.push_str(text);
+    out.push_str("\"}");
+}
+
+/// Appends `{"ScalarValue":…}` with `text` escaped as a JSON string.
+fn string_scalar(out: &mut String, text: &str) {
+    out.push_str("{\"ScalarValue\":");
+    out.push_str(&Json::from(text).to_string());
+    out.push('}');
+}
+
+const NULL_DATUM: &str = "{\"NullValue\":true}";
+
+fn encode_column(col: &ArrayRef) -> Encoded {
     let n = col.len();
-    // One datum per row: `NullValue` for a null, else what `datum` makes of the row.
-    let each = |datum: &dyn Fn(usize) -> Json| -> Vec<Json> {
-        (0..n)
-            .map(|i| {
-                if col.is_null(i) {
-                    json!({ "NullValue": true })
-                } else {
-                    datum(i)
-                }
-            })
-            .collect()
+    // One datum per row: `NullValue` for a null, else what `datum` writes for the row.
+    let each = |datum: &dyn Fn(&mut String, usize)| -> Encoded {
+        let mut text = String::with_capacity(n * 24);
+        let mut ends = Vec::with_capacity(n);
+        for i in 0..n {
+            if col.is_null(i) {
+                text.push_str(NULL_DATUM);
+            } else {
+                datum(&mut text, i);
+            }
+            ends.push(text.len());
+        }
+        Encoded { text, ends }
     };
-    let all_null = || each(&|_| json!({ "NullValue": true }));
+    let all_null = || each(&|out, _| out.push_str(NULL_DATUM));
     // Casts keep nulls where they are, so `each` may test the original column.
     let cast = |t: &DataType| arrow::compute::cast(col, t).ok();
     match col.data_type() {
@@ -187,18 +236,27 @@ fn encode_column(col: &ArrayRef) -> Vec<Json> {
                 return all_null();
             };
             let list = list.as_list::<i32>();
-            each(&|i| json!({ "ArrayValue": encode_column(&list.value(i)) }))
+            let items = encode_column(list.values());
+            let offsets = list.value_offsets();
+            each(&|out, i| {
+                out.push_str("{\"ArrayValue\":");
+                let (from, to) = (offsets[i] as usize, offsets[i + 1] as usize);
+                join_into(out, (from..to).map(|k| items.get(k)));
+                out.push('}');
+            })
         }
         DataType::Struct(_) => {
-            let fields: Vec<Vec<Json>> = col
+            let fields: Vec<Encoded> = col
                 .as_struct()
                 .columns()
                 .iter()
                 .map(encode_column)
                 .collect();
-            each(
-                &|i| json!({ "RowValue": { "Data": fields.iter().map(|f| f[i].clone()).collect::<Vec<_>>() } }),
-            )
+            each(&|out, i| {
+                out.push_str("{\"RowValue\":{\"Data\":");
+                join_into(out, fields.iter().map(|f| f.get(i)));
+                out.push_str("}}");
+            })
         }
         DataType::Float64
         | DataType::Float32
@@ -206,40 +264,40 @@ fn encode_column(col: &ArrayRef) -> Vec<Json> {
         | DataType::Decimal256(..) => match cast(&DataType::Float64) {
             Some(c) => {
                 let a = c.as_primitive::<Float64Type>();
-                each(&|i| scalar(java_double(a.value(i))))
+                each(&|out, i| plain_scalar(out, &java_double(a.value(i))))
             }
             None => all_null(),
         },
         DataType::Timestamp(..) => match cast(&DataType::Timestamp(TimeUnit::Nanosecond, None)) {
             Some(c) => {
                 let a = c.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
-                each(&|i| scalar(timestamp(a.value(i))))
+                each(&|out, i| plain_scalar(out, &timestamp(a.value(i))))
             }
             None => all_null(),
         },
         DataType::Int64 => {
             let a = col.as_primitive::<Int64Type>();
-            each(&|i| scalar(a.value(i).to_string()))
+            each(&|out, i| plain_scalar(out, &a.value(i).to_string()))
         }
         DataType::Duration(_) => match cast(&DataType::Duration(TimeUnit::Nanosecond)) {
             Some(c) => {
                 let a = c.as_primitive::<arrow::datatypes::DurationNanosecondType>();
-                each(&|i| scalar(day_to_second(a.value(i))))
+                each(&|out, i| plain_scalar(out, &day_to_second(a.value(i))))
             }
             None => all_null(),
         },
         DataType::Interval(IntervalUnit::YearMonth) => {
             let a = col.as_primitive::<arrow::datatypes::IntervalYearMonthType>();
-            each(&|i| scalar(year_to_month(a.value(i))))
+            each(&|out, i| plain_scalar(out, &year_to_month(a.value(i))))
         }
         DataType::Boolean => {
             let a = col.as_boolean();
-            each(&|i| scalar(a.value(i).to_string()))
+            each(&|out, i| plain_scalar(out, if a.value(i) { "true" } else { "false" }))
         }
         _ => match cast(&DataType::Utf8) {
             Some(c) => {
                 let a = c.as_string::<i32>();
-                each(&|i| scalar(a.value(i).to_owned()))
+                each(&|out, i| string_scalar(out, a.value(i)))
             }
             None => all_null(),
         },

@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::error::ApiError;
 
@@ -32,7 +32,8 @@ struct Entry {
     query: String,
     column_info: Json,
     status: Json,
-    pages: Vec<Vec<Json>>,
+    /// Each page's rows as the JSON text of an array, encoded once.
+    pages: Vec<String>,
     bytes: usize,
     created: Instant,
     cancelled: bool,
@@ -61,41 +62,56 @@ fn token(query_id: &str, page: usize) -> String {
     format!("{query_id}.{page}")
 }
 
+/// The response body of one page: the page's rows are spliced in as they were encoded.
 fn response(
     query_id: &str,
-    rows: &[Json],
+    rows: &str,
     column_info: &Json,
     next: Option<String>,
     status: &Json,
-) -> Json {
-    let mut r = json!({
-        "QueryId": query_id,
-        "Rows": rows,
-        "ColumnInfo": column_info,
-        "QueryStatus": status,
-    });
+) -> String {
+    let mut r = String::with_capacity(rows.len() + 512);
+    r.push_str("{\"QueryId\":");
+    r.push_str(&Json::from(query_id).to_string());
+    r.push_str(",\"Rows\":");
+    r.push_str(rows);
+    r.push_str(",\"ColumnInfo\":");
+    r.push_str(&column_info.to_string());
+    r.push_str(",\"QueryStatus\":");
+    r.push_str(&status.to_string());
     if let Some(t) = next {
-        r["NextToken"] = json!(t);
+        r.push_str(",\"NextToken\":");
+        r.push_str(&Json::from(t).to_string());
     }
+    r.push('}');
     r
 }
 
-/// Splits rows into pages of at most `max_rows` rows and about [`PAGE_BYTES`] (a page has at least one row).
-fn paginate(rows: Vec<Json>, max_rows: Option<usize>) -> (Vec<Vec<Json>>, usize) {
+/// Splits rows (each the JSON text of a `Row`) into pages of at most `max_rows` rows and about [`PAGE_BYTES`] (a
+/// page has at least one row), each the JSON text of an array. Returns the pages and the bytes of all rows.
+pub fn paginate(
+    rows: impl IntoIterator<Item = String>,
+    max_rows: Option<usize>,
+) -> (Vec<String>, usize) {
     let max_rows = max_rows.unwrap_or(usize::MAX).max(1);
-    let mut pages = vec![Vec::new()];
-    let (mut page_bytes, mut total) = (0, 0);
+    let mut pages = Vec::new();
+    let mut page = String::from("[");
+    let (mut in_page, mut total) = (0, 0);
     for row in rows {
-        let size = row.to_string().len();
-        let page = pages.last_mut().expect("one page at least");
-        if !page.is_empty() && (page.len() >= max_rows || page_bytes + size > PAGE_BYTES) {
-            pages.push(Vec::new());
-            page_bytes = 0;
+        if in_page > 0 && (in_page >= max_rows || page.len() + row.len() + 2 > PAGE_BYTES) {
+            page.push(']');
+            pages.push(std::mem::replace(&mut page, String::from("[")));
+            in_page = 0;
         }
-        page_bytes += size;
-        total += size;
-        pages.last_mut().expect("just pushed").push(row);
+        if in_page > 0 {
+            page.push(',');
+        }
+        page.push_str(&row);
+        in_page += 1;
+        total += row.len();
     }
+    page.push(']');
+    pages.push(page);
     (pages, total)
 }
 
@@ -105,7 +121,7 @@ impl QueryResults {
     }
 
     /// The first response of an earlier run with this client token, if it ran the same query for this principal.
-    pub fn repeated(&self, principal: &str, client_token: &str, query: &str) -> Option<Json> {
+    pub fn repeated(&self, principal: &str, client_token: &str, query: &str) -> Option<String> {
         let mut inner = self.lock();
         inner.expire();
         let id = inner
@@ -128,11 +144,9 @@ impl QueryResults {
         client_token: Option<&str>,
         query_id: String,
         column_info: Json,
-        rows: Vec<Json>,
-        max_rows: Option<usize>,
+        (pages, bytes): (Vec<String>, usize),
         status: Json,
-    ) -> Json {
-        let (pages, bytes) = paginate(rows, max_rows);
+    ) -> String {
         let next = (pages.len() > 1).then(|| token(&query_id, 1));
         let first = response(&query_id, &pages[0], &column_info, next, &status);
         let mut inner = self.lock();
@@ -164,7 +178,7 @@ impl QueryResults {
     }
 
     /// The page a `NextToken` stands for.
-    pub fn page(&self, principal: &str, query: &str, next_token: &str) -> Result<Json, ApiError> {
+    pub fn page(&self, principal: &str, query: &str, next_token: &str) -> Result<String, ApiError> {
         let invalid = || ApiError::Validation("The pagination token is invalid.".into());
         let (id, page) = next_token.rsplit_once('.').ok_or_else(invalid)?;
         let page: usize = page.parse().map_err(|_| invalid())?;
@@ -274,24 +288,28 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn rows(n: usize) -> Vec<Json> {
+    fn rows(n: usize) -> Vec<String> {
         (0..n)
-            .map(|i| json!({ "Data": [{ "ScalarValue": i.to_string() }] }))
+            .map(|i| json!({ "Data": [{ "ScalarValue": i.to_string() }] }).to_string())
             .collect()
     }
 
+    fn parse(text: String) -> Json {
+        serde_json::from_str(&text).unwrap()
+    }
+
     fn keep(r: &QueryResults, n: usize, max_rows: Option<usize>) -> Json {
-        r.first_page(
+        parse(r.first_page(
             "p",
             "q",
             Some("ct"),
             "Q1".into(),
             json!([]),
-            rows(n),
-            max_rows,
+            paginate(rows(n), max_rows),
             json!({}),
-        )
+        ))
     }
 
     #[test]
@@ -303,14 +321,15 @@ mod tests {
         // Bound to principal and query string.
         assert!(r.page("other", "q", &t1).is_err());
         assert!(r.page("p", "other query", &t1).is_err());
-        let second = r.page("p", "q", &t1).unwrap();
+        let second = parse(r.page("p", "q", &t1).unwrap());
         assert_eq!(
             second,
-            r.page("p", "q", &t1).unwrap(),
+            parse(r.page("p", "q", &t1).unwrap()),
             "same token, same page"
         );
+        assert_eq!(second["Rows"][0]["Data"][0]["ScalarValue"], "4");
         let t2 = second["NextToken"].as_str().unwrap().to_owned();
-        let third = r.page("p", "q", &t2).unwrap();
+        let third = parse(r.page("p", "q", &t2).unwrap());
         assert_eq!(third["Rows"].as_array().unwrap().len(), 2);
         assert!(third.get("NextToken").is_none());
         assert!(
@@ -328,7 +347,7 @@ mod tests {
     fn client_tokens_repeat_and_cancel_conflicts() {
         let r = QueryResults::default();
         let first = keep(&r, 3, Some(1));
-        assert_eq!(r.repeated("p", "ct", "q"), Some(first.clone()));
+        assert_eq!(r.repeated("p", "ct", "q").map(parse), Some(first.clone()));
         assert_eq!(r.repeated("p", "ct", "other"), None);
         assert_eq!(r.cancel("p", "Q1").unwrap(), None);
         assert!(r.cancel("p", "Q1").unwrap().is_some());
@@ -339,14 +358,17 @@ mod tests {
 
     #[test]
     fn pages_stay_under_a_megabyte() {
-        let big: Vec<Json> = (0..300)
-            .map(|_| json!({ "Data": [{ "ScalarValue": "x".repeat(10_000) }] }))
+        let big: Vec<String> = (0..300)
+            .map(|_| json!({ "Data": [{ "ScalarValue": "x".repeat(10_000) }] }).to_string())
             .collect();
-        let (pages, _) = paginate(big, None);
+        let (pages, total) = paginate(big, None);
         assert!(pages.len() >= 3);
+        let mut rows = 0;
         for p in &pages {
-            let size: usize = p.iter().map(|r| r.to_string().len()).sum();
-            assert!(size <= PAGE_BYTES);
+            assert!(p.len() <= PAGE_BYTES);
+            rows += parse(p.clone()).as_array().unwrap().len();
         }
+        assert_eq!(rows, 300);
+        assert!(total > 3_000_000);
     }
 }
