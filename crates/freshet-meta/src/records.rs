@@ -201,4 +201,8 @@ pub struct FileRecord {
     /// Compaction level: 0 for files written from the write buffer, higher for merged files.
     pub level: i64,
     pub created_ms: i64,
+    /// The file may hold a key (series, time) that another file or a buffer holds too: it was written from a buffer
+    /// that replaced rows stored elsewhere, or merged from such files. Queries resolve versions only when a table
+    /// has such a file or buffer. Files from before this was recorded count as shadowing.
+    pub shadows: bool,
 }

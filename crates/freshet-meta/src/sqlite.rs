@@ -97,6 +97,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (table_id, id)
     );
     "#,
+    // 3: whether a data file may hold keys that other files hold too (unknown, so yes, for older files).
+    r#"
+    ALTER TABLE ts_file ADD COLUMN shadows INTEGER NOT NULL DEFAULT 1;
+    "#,
 ];
 
 #[derive(Debug, Clone)]
@@ -679,6 +683,7 @@ impl MetadataStore for SqliteStore {
                     bytes: r.get("bytes")?,
                     level: r.get("level")?,
                     created_ms: r.get("created_ms")?,
+                    shadows: r.get("shadows")?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -697,9 +702,9 @@ impl MetadataStore for SqliteStore {
             let tx = c.transaction()?;
             for f in &added {
                 tx.execute(
-                    "INSERT INTO ts_file (table_id, id, path, min_time, max_time, rows, bytes, level, created_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![table_id, f.id, f.path, f.min_time, f.max_time, f.rows, f.bytes, f.level, f.created_ms],
+                    "INSERT INTO ts_file (table_id, id, path, min_time, max_time, rows, bytes, level, created_ms, shadows) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![table_id, f.id, f.path, f.min_time, f.max_time, f.rows, f.bytes, f.level, f.created_ms, f.shadows],
                 )?;
             }
             for id in &removed {

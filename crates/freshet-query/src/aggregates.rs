@@ -1,5 +1,9 @@
 //! Trino aggregates that DataFusion lacks: `max_by(x, y)` and `min_by(x, y)`, the value of `x` at the row with the
 //! largest (smallest) `y`. Rows whose `y` is null are ignored.
+//!
+//! The planner rewrites a plain call into DataFusion's `first_value(x ORDER BY y DESC|ASC) FILTER (WHERE y IS NOT
+//! NULL)`, which has a vectorised per-group accumulator; the accumulator here serves the rest (DISTINCT, or an
+//! ORDER BY inside the call).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -7,9 +11,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::functions_aggregate::first_last::first_value_udaf;
+use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::function::{
+    AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
+};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, ExprFunctionExt, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -69,6 +77,39 @@ impl AggregateUDFImpl for By {
             kept: None,
             null_x: ScalarValue::try_from(x)?,
             null_key: ScalarValue::try_from(&key)?,
+        }))
+    }
+
+    fn simplify(&self) -> Option<AggregateFunctionSimplification> {
+        let descending = self.wins == Ordering::Greater;
+        Some(Box::new(move |call: AggregateFunction, _| {
+            let p = call.params;
+            let plain = !p.distinct && p.order_by.is_empty() && p.args.len() == 2;
+            if !plain {
+                return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+                    call.func,
+                    p.args,
+                    p.distinct,
+                    p.filter,
+                    p.order_by,
+                    p.null_treatment,
+                )));
+            }
+            let mut args = p.args.into_iter();
+            let (x, y) = (args.next(), args.next());
+            let (Some(x), Some(y)) = (x, y) else {
+                return plan_err!("max_by and min_by take two arguments");
+            };
+            let known = y.clone().is_not_null();
+            let filter = match p.filter {
+                Some(f) => known.and(*f),
+                None => known,
+            };
+            first_value_udaf()
+                .call(vec![x])
+                .order_by(vec![y.sort(!descending, false)])
+                .filter(filter)
+                .build()
         }))
     }
 

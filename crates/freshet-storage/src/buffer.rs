@@ -423,6 +423,8 @@ pub struct Buffer {
     pub max_seq: u64,
     /// Writes applied here whose WAL append has not finished.
     pub pending: usize,
+    /// Some row here replaced (or may duplicate) a key stored in another buffer or a file.
+    pub shadows: bool,
 }
 
 impl Buffer {
@@ -435,6 +437,7 @@ impl Buffer {
             min_seq: None,
             max_seq: 0,
             pending: 0,
+            shadows: false,
         }
     }
 

@@ -108,7 +108,11 @@ impl Storage {
         };
         let level = picked.iter().map(|f| f.level).max().unwrap_or(0) + 1;
         let new_file = match &merged {
-            Some(batch) => Some(files::write(&self.inner.objects, &table_id, batch, level).await?),
+            Some(batch) => {
+                // Merging resolves versions among the picked files, not against files left out.
+                let shadows = picked.iter().any(|f| f.shadows);
+                Some(files::write(&self.inner.objects, &table_id, batch, level, shadows).await?)
+            }
             None => None,
         };
         let removed: Vec<String> = picked.iter().map(|f| f.id.clone()).collect();

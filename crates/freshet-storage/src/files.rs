@@ -14,8 +14,8 @@ use freshet_meta::FileRecord;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -40,6 +40,7 @@ pub async fn write(
     table_id: &str,
     batch: &RecordBatch,
     level: i64,
+    shadows: bool,
 ) -> Result<FileRecord> {
     let times = batch
         .column_by_name(TIME_COLUMN)
@@ -77,6 +78,7 @@ pub async fn write(
         bytes: size,
         level,
         created_ms: 0,
+        shadows,
     })
 }
 
@@ -128,6 +130,27 @@ pub fn time_mask(batch: &RecordBatch, ranges: &[(i64, i64)]) -> Result<BooleanAr
         .iter()
         .map(|t| Some(t.is_some_and(|t| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&t)))))
         .collect())
+}
+
+/// Reads only the rows of a file whose time falls in one of `ranges` (inclusive). The time column is decoded first
+/// and the other columns only where it matches.
+pub async fn read_where(
+    objects: &Arc<dyn ObjectStore>,
+    path: &str,
+    ranges: &[(i64, i64)],
+) -> Result<Vec<RecordBatch>> {
+    let bytes = objects.get(&Path::from(path)).await?.bytes().await?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+    let time = ProjectionMask::columns(builder.parquet_schema(), [TIME_COLUMN]);
+    let ranges = ranges.to_vec();
+    let predicate = ArrowPredicateFn::new(time, move |batch| {
+        time_mask(&batch, &ranges).map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))
+    });
+    let reader = builder
+        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+        .with_batch_size(64 * 1024)
+        .build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Reshapes a batch to `schema`: columns by name, missing ones (or ones of another type) null, others dropped. Used

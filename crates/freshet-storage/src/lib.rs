@@ -259,6 +259,12 @@ impl Storage {
                     tracing::warn!(seq = entry.seq, %reason, "a replayed row no longer fits the schema; skipped");
                     continue;
                 }
+                // The row may be in a file already (persisted before the WAL was truncated), or may have replaced
+                // one there: versions must be resolved from now on.
+                if row.time <= st.unknown_before {
+                    st.may_overlap = true;
+                    st.active.shadows = true;
+                }
                 let series = st.interner.intern(&row.dimensions, &row.measure_name);
                 let size = row.approx_bytes();
                 if st.active.apply(series, row) == Applied::Inserted {
@@ -291,7 +297,7 @@ impl Storage {
             interner: Interner::default(),
             active: Buffer::new(self.inner.next_generation.fetch_add(1, Ordering::Relaxed)),
             frozen: Vec::new(),
-            may_overlap: !files.is_empty(),
+            may_overlap: files.iter().any(|f| f.shadows),
             files,
             files_generation: 0,
             persisted_ranges: HashMap::new(),
@@ -432,6 +438,7 @@ impl Storage {
                 }
                 if existing.is_some() && !in_active {
                     st.may_overlap = true;
+                    st.active.shadows = true;
                 }
                 match store {
                     Store::Memory => outcome.memory_store += 1,
@@ -569,10 +576,8 @@ impl Storage {
             {
                 continue;
             }
-            for raw in files::read(&self.inner.objects, &f.path).await? {
-                let batch = files::adapt(&raw, &snapshot.schema)?;
-                let mask = inside(&batch)?;
-                candidates.push(arrow::compute::filter_record_batch(&batch, &mask)?);
+            for raw in files::read_where(&self.inner.objects, &f.path, &contested).await? {
+                candidates.push(files::adapt(&raw, &snapshot.schema)?);
             }
         }
         clean.extend(files::resolve_versions(&snapshot.table_schema, candidates)?);
@@ -705,7 +710,7 @@ impl Storage {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let (table_id, rows, table_schema, keys) = {
+        let (table_id, rows, table_schema, keys, shadows) = {
             let st = lock(state);
             let Some(frozen) = st.frozen.iter().find(|b| b.generation == generation) else {
                 return Ok(()); // the table was dropped meanwhile
@@ -715,6 +720,7 @@ impl Storage {
                 Arc::clone(&frozen.rows),
                 st.schema.clone(),
                 st.interner.keys().to_vec(),
+                frozen.shadows,
             )
         };
         // Sorting and gathering take a while on a large buffer: off the lock and off the async workers.
@@ -727,7 +733,7 @@ impl Storage {
         let (batch, ranges) = (built.0?, built.1);
         let file = match batch {
             Some(batch) => {
-                let file = files::write(&self.inner.objects, &table_id, &batch, 0).await?;
+                let file = files::write(&self.inner.objects, &table_id, &batch, 0, shadows).await?;
                 self.inner
                     .meta
                     .replace_files(&table_id, std::slice::from_ref(&file), &[])

@@ -378,6 +378,7 @@ fn table_schema_and_files_follow_the_table_id() {
             bytes: 100,
             level: 0,
             created_ms: 1,
+            shadows: id == "b",
         };
         store
             .replace_files("t1", &[file("b", 20), file("a", 10)], &[])
@@ -393,9 +394,13 @@ fn table_schema_and_files_follow_the_table_id() {
             .await
             .unwrap()
             .into_iter()
-            .map(|f| f.id)
+            .map(|f| (f.id, f.shadows))
             .collect();
-        assert_eq!(ids, ["c", "b"], "ordered by time");
+        assert_eq!(
+            ids,
+            [("c".into(), false), ("b".into(), true)],
+            "ordered by time"
+        );
 
         let s = scope("123456789012", "us-east-1");
         store.create_database(&db(&s, "db")).await.unwrap();

@@ -534,8 +534,9 @@ async fn time_filters_prune_data_files() {
         (all.as_str(), recent.as_str(), between.as_str()),
         ("200", "100", "100")
     );
+    // One file of two, and the two differ by a few bytes of compression.
     assert!(
-        recent_bytes > 0 && recent_bytes * 2 <= all_bytes + 1,
+        recent_bytes > 0 && recent_bytes * 10 <= all_bytes * 6,
         "a query for the last hour read {recent_bytes} bytes, the whole table {all_bytes}"
     );
 }
