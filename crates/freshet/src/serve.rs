@@ -90,6 +90,7 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
     };
     let storage = open_storage(dir, Arc::clone(&store), storage_config).await?;
     let background = storage.start_background(Arc::clone(&clock));
+    let persist_on_stop = storage.clone();
     let query = QueryEngine::new(
         Arc::clone(&store),
         storage.clone(),
@@ -140,6 +141,11 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         .await
         .context("serving HTTP")?;
     background.abort();
+    // Persist what is buffered, so that the next start has no write-ahead log to replay: replayed rows may
+    // duplicate rows in files, which costs every later query a version check over the times they cover.
+    if let Err(e) = persist_on_stop.persist(true).await {
+        tracing::error!(error = %e, "persisting the write buffers at shutdown failed; the write-ahead log keeps them");
+    }
     tracing::info!("freshet stopped");
     Ok(())
 }
