@@ -229,52 +229,45 @@ def sign(url: str, target: str, body: str) -> dict:
     return dict(req.headers.items())
 
 
-def http_runner(fr: Freshet):
-    """Runs a query through the HTTP Query API with SigV4-signed requests and the standard JSON parser, following
-    every NextToken: the server's cost, without boto3's per-field response parsing in Python."""
-    host = fr.url.split("://", 1)[1]
-    conn = http.client.HTTPConnection(host, timeout=600)
-
+def follow_pages(fetch):
+    """A runner factory: for a query, a function that fetches every page (fetch(sql, next_token) -> response) and
+    returns the number of rows."""
     def run_sql(sql):
         def run():
             rows, token = 0, None
             while True:
-                req = {"QueryString": sql}
-                if token:
-                    req["NextToken"] = token
-                body = json.dumps(req)
-                conn.request("POST", "/", body=body, headers=sign(fr.url, "Query", body))
-                resp = conn.getresponse()
-                data = resp.read()
-                if resp.status != 200:
-                    raise RuntimeError(f"Query failed with {resp.status}: {data[:300]!r}")
-                out = json.loads(data)
+                out = fetch(sql, token)
                 rows += len(out["Rows"])
                 token = out.get("NextToken")
                 if not token:
                     return rows
         return run
     return run_sql
+
+
+def http_runner(fr: Freshet):
+    """Queries through the HTTP Query API with SigV4-signed requests and the standard JSON parser: the server's
+    cost, without boto3's per-field response parsing in Python."""
+    conn = http.client.HTTPConnection(fr.url.split("://", 1)[1], timeout=600)
+
+    def fetch(sql, token):
+        req = {"QueryString": sql}
+        if token:
+            req["NextToken"] = token
+        body = json.dumps(req)
+        conn.request("POST", "/", body=body, headers=sign(fr.url, "Query", body))
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"Query failed with {resp.status}: {data[:300]!r}")
+        return json.loads(data)
+    return follow_pages(fetch)
 
 
 def boto3_runner(fr: Freshet):
-    """Runs a query with boto3's timestream-query client, following every NextToken."""
+    """Queries with boto3's timestream-query client."""
     tsq = fr.client("timestream-query")
-
-    def run_sql(sql):
-        def run():
-            rows, token = 0, None
-            while True:
-                kw = {"QueryString": sql}
-                if token:
-                    kw["NextToken"] = token
-                out = tsq.query(**kw)
-                rows += len(out["Rows"])
-                token = out.get("NextToken")
-                if not token:
-                    return rows
-        return run
-    return run_sql
+    return follow_pages(lambda sql, token: tsq.query(QueryString=sql, **({"NextToken": token} if token else {})))
 
 
 def timed(run, warmup: int, runs: int) -> tuple[float, int]:

@@ -90,13 +90,7 @@ impl Storage {
         } else {
             let resolved = files::resolve_versions(&table_schema, batches)?;
             let all = concat_batches(&schema, &resolved)?;
-            let times = all
-                .column_by_name(TIME_COLUMN)
-                .and_then(|c| {
-                    c.as_any()
-                        .downcast_ref::<arrow::array::TimestampNanosecondArray>()
-                })
-                .ok_or_else(|| arrow::error::ArrowError::SchemaError("no time column".into()))?;
+            let times = files::times(&all)?;
             let keep = arrow::compute::kernels::cmp::gt_eq(
                 times,
                 &arrow::array::TimestampNanosecondArray::new_scalar(cutoff_ns),

@@ -42,12 +42,7 @@ pub async fn write(
     level: i64,
     shadows: bool,
 ) -> Result<FileRecord> {
-    let times = batch
-        .column_by_name(TIME_COLUMN)
-        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
-        .ok_or_else(|| {
-            arrow::error::ArrowError::SchemaError("batch without a time column".into())
-        })?;
+    let times = times(batch)?;
     let min_time = arrow::compute::min(times).unwrap_or(0);
     let max_time = arrow::compute::max(times).unwrap_or(0);
     let rows = batch.num_rows() as i64;
@@ -109,24 +104,25 @@ pub async fn read(objects: &Arc<dyn ObjectStore>, path: &str) -> Result<Vec<Reco
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// The time column of a batch in table schema.
+pub fn times(batch: &RecordBatch) -> Result<&TimestampNanosecondArray> {
+    Ok(batch
+        .column_by_name(TIME_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError("batch without a time column".into())
+        })?)
+}
+
 /// The smallest and largest time of a batch in table schema; `None` when it has no rows.
 pub fn time_range(batch: &RecordBatch) -> Option<(i64, i64)> {
-    let times = batch
-        .column_by_name(TIME_COLUMN)?
-        .as_any()
-        .downcast_ref::<TimestampNanosecondArray>()?;
+    let times = times(batch).ok()?;
     Some((arrow::compute::min(times)?, arrow::compute::max(times)?))
 }
 
 /// Which rows of a batch in table schema have a time inside one of `ranges` (inclusive).
 pub fn time_mask(batch: &RecordBatch, ranges: &[(i64, i64)]) -> Result<BooleanArray> {
-    let times = batch
-        .column_by_name(TIME_COLUMN)
-        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
-        .ok_or_else(|| {
-            arrow::error::ArrowError::SchemaError("batch without a time column".into())
-        })?;
-    Ok(times
+    Ok(times(batch)?
         .iter()
         .map(|t| Some(t.is_some_and(|t| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&t)))))
         .collect())

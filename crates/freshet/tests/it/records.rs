@@ -413,12 +413,7 @@ async fn acknowledged_writes_survive_kill_and_persisted_files_serve_queries() {
     // Wait for the buffer to be persisted as a data file.
     let objects = dir.path().join("objects");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let parquet_files = || {
-        walk(&objects)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-            .count()
-    };
+    let parquet_files = || parquet_count(&objects);
     while parquet_files() == 0 {
         assert!(
             std::time::Instant::now() < deadline,
@@ -484,12 +479,7 @@ async fn time_filters_prune_data_files() {
     let server = Server::start_in(dir.path(), &env);
     let w = setup(&server, "prune", "tbl").await;
     let objects = dir.path().join("objects");
-    let parquet_files = || {
-        walk(&objects)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-            .count()
-    };
+    let parquet_files = || parquet_count(&objects);
     let now = now_ms();
     let (old, new) = (now - 3 * 3_600_000, now - 60_000);
     for (i, base) in [old, new].into_iter().enumerate() {
@@ -552,12 +542,7 @@ async fn files_of_older_schemas_and_upserts_of_persisted_rows_answer_exactly() {
     let server = Server::start_in(dir.path(), &env);
     let w = setup(&server, "files", "tbl").await;
     let objects = dir.path().join("objects");
-    let parquet_files = || {
-        walk(&objects)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-            .count()
-    };
+    let parquet_files = || parquet_count(&objects);
     let base = now_ms() - 600_000;
     let measure = |name: &str, value: String, t: MeasureValueType| {
         MeasureValue::builder()
@@ -701,6 +686,13 @@ async fn writes_are_throttled_when_the_buffer_is_full() {
     }
     let (_, data) = rows(&server, "SELECT count(*) FROM dbx.tbl").await;
     assert_eq!(data, [["2"]]);
+}
+
+fn parquet_count(dir: &std::path::Path) -> usize {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
