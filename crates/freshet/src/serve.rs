@@ -141,6 +141,8 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         .await
         .context("serving HTTP")?;
     background.abort();
+    // Wait until the background task has really stopped, so that no persistence of its runs alongside this one.
+    let _ = background.await;
     // Persist what is buffered, so that the next start has no write-ahead log to replay: replayed rows may
     // duplicate rows in files, which costs every later query a version check over the times they cover.
     if let Err(e) = persist_on_stop.persist(true).await {
