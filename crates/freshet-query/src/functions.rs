@@ -69,7 +69,10 @@ pub fn register(ctx: &SessionContext) {
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(f));
     }
-    for f in crate::calendar::functions() {
+    for f in crate::calendar::functions()
+        .into_iter()
+        .chain(crate::formats::functions())
+    {
         ctx.register_udf(ScalarUDF::new_from_impl(f));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(Ago::default()));

@@ -6,6 +6,7 @@
 mod aggregates;
 mod calendar;
 mod dialect;
+mod formats;
 mod functions;
 mod show;
 mod table;
