@@ -10,6 +10,7 @@ mod formats;
 mod functions;
 mod show;
 mod table;
+mod trino;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,6 +105,8 @@ impl QueryEngine {
         let mut statement = state
             .sql_to_statement(&sql, &Dialect::Generic)
             .map_err(|e| syntax_error(&e))?;
+        trino::rewrite_calls(&mut statement)
+            .map_err(|e| Error::Validation(format!("The query syntax is invalid: {e}")))?;
         let references = state
             .resolve_table_references(&statement)
             .map_err(|e| syntax_error(&e))?;
