@@ -8,8 +8,11 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Int64Array, StringArray, TimestampNanosecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Date32Type, Int64Type};
-use datafusion::common::{DataFusionError, Result};
+use datafusion::arrow::datatypes::{DataType, Date32Type, DurationNanosecondType, Int64Type};
+use datafusion::common::{DFSchema, DataFusionError, Result};
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::{Expr, ExprSchemable, ScalarUDF, ScalarUDFImpl, lit};
+use datafusion::sql::sqlparser::ast::BinaryOperator;
 use freshet_core::{Civil, days_in_month};
 
 use crate::functions::{Arg, TIMESTAMP, TimeFn, timestamps};
@@ -50,6 +53,12 @@ pub(crate) fn functions() -> Vec<TimeFn> {
             from_iso8601_date,
         ),
         TimeFn::new("current_timezone", &[], DataType::Utf8, current_timezone),
+        TimeFn::new(
+            DATE_PLUS,
+            &[TimestampOrDate, Arg::Interval, Bigint],
+            DataType::Date32,
+            date_plus,
+        ),
     ];
     for (name, eval) in FIELDS {
         f.push(TimeFn::new(
@@ -257,6 +266,70 @@ fn from_iso8601_timestamp(a: &[ArrayRef]) -> Result<ArrayRef> {
 
 fn from_iso8601_date(a: &[ArrayRef]) -> Result<ArrayRef> {
     Ok(cast(&a[0], &DataType::Date32)?)
+}
+
+/// The function `date ± interval day to second` plans as: (date, interval, +1 or -1).
+const DATE_PLUS: &str = "date_plus_interval";
+
+/// `date + 2d` and `date - 2d`: DataFusion cannot add a duration to a date, so these plan as [`DATE_PLUS`]. As in
+/// Trino, only whole days may be added to a date.
+#[derive(Debug)]
+pub(crate) struct DateArithmetic;
+
+impl ExprPlanner for DateArithmetic {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let sign = match expr.op {
+            BinaryOperator::Plus => 1i64,
+            BinaryOperator::Minus => -1,
+            _ => return Ok(PlannerResult::Original(expr)),
+        };
+        let is_date = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Date32));
+        let is_duration = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Duration(_)));
+        let (date, interval) = if is_date(&expr.left) && is_duration(&expr.right) {
+            (expr.left.clone(), expr.right.clone())
+        } else if sign == 1 && is_duration(&expr.left) && is_date(&expr.right) {
+            (expr.right.clone(), expr.left.clone())
+        } else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let udf = ScalarUDF::new_from_impl(
+            functions()
+                .into_iter()
+                .find(|f| f.name() == DATE_PLUS)
+                .ok_or_else(|| DataFusionError::Internal(format!("{DATE_PLUS} is missing")))?,
+        );
+        Ok(PlannerResult::Planned(udf.call(vec![
+            date,
+            interval,
+            lit(sign),
+        ])))
+    }
+}
+
+fn date_plus(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let dates = a[0].as_primitive::<Date32Type>();
+    let durations = a[1].as_primitive::<DurationNanosecondType>();
+    let signs = a[2].as_primitive::<Int64Type>();
+    let mut out = Vec::with_capacity(dates.len());
+    for i in 0..dates.len() {
+        if dates.is_null(i) || durations.is_null(i) || signs.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let ns = durations.value(i);
+        if ns % NS_PER_DAY != 0 {
+            return Err(DataFusionError::Execution(
+                "Cannot add hour, minute or second fields to a date".into(),
+            ));
+        }
+        let days = i64::from(dates.value(i)) + signs.value(i) * (ns / NS_PER_DAY);
+        out.push(Some(i32::try_from(days).map_err(|_| overflow())?));
+    }
+    Ok(Arc::new(Date32Array::from(out)))
 }
 
 fn current_timezone(_a: &[ArrayRef]) -> Result<ArrayRef> {

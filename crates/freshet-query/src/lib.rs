@@ -98,8 +98,13 @@ impl QueryEngine {
         let sql = rewrite(original);
         let mut config = SessionConfig::new().with_information_schema(false);
         config.options_mut().sql_parser.enable_ident_normalization = false;
-        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.env));
+        let mut ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.env));
         functions::register(&ctx);
+        datafusion::execution::FunctionRegistry::register_expr_planner(
+            &mut ctx,
+            Arc::new(calendar::DateArithmetic),
+        )
+        .map_err(internal)?;
         aggregates::register(&ctx);
         let state = ctx.state();
         let mut statement = state
