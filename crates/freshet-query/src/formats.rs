@@ -158,23 +158,9 @@ fn mysql(format: &str) -> Result<Vec<Piece>> {
             'M' => pieces.push(field(MonthName, 4)),
             'm' => pieces.push(field(Month, 2)),
             'p' => pieces.push(field(HalfDay, 1)),
-            'r' => {
-                pieces.extend([field(Hour12, 2)]);
-                text(&mut pieces, ":");
-                pieces.push(field(Minute, 2));
-                text(&mut pieces, ":");
-                pieces.push(field(Second, 2));
-                text(&mut pieces, " ");
-                pieces.push(field(HalfDay, 1));
-            }
+            'r' => pieces.extend(mysql("%h:%i:%s %p")?),
             'S' | 's' => pieces.push(field(Second, 2)),
-            'T' => {
-                pieces.push(field(Hour24, 2));
-                text(&mut pieces, ":");
-                pieces.push(field(Minute, 2));
-                text(&mut pieces, ":");
-                pieces.push(field(Second, 2));
-            }
+            'T' => pieces.extend(mysql("%H:%i:%s")?),
             'v' => pieces.push(field(IsoWeek, 2)),
             'W' => pieces.push(field(WeekdayName, 4)),
             'x' => pieces.push(field(IsoWeekYear, 4)),
