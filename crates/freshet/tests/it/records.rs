@@ -626,6 +626,9 @@ async fn files_of_older_schemas_and_upserts_of_persisted_rows_answer_exactly() {
                 - 9.5
                 - 1.0;
             assert_eq!(data, [["200", "100", &sum.to_string()]]);
+            // No column at all is read for this one, yet contested rows must still be skipped.
+            let (_, data) = rows(server, "SELECT count(*) FROM files.tbl").await;
+            assert_eq!(data, [["200"]]);
             let (_, data) = rows(
                 server,
                 "SELECT time, a, b FROM files.tbl WHERE host = 'h2' AND region = 'east' AND a < 10 ORDER BY time",
