@@ -109,3 +109,20 @@ def test_show_measures_returns_an_array_of_rows(tsq, table):
     assert row[2] == {
         "ArrayValue": [{"RowValue": {"Data": [{"ScalarValue": "host"}, {"ScalarValue": "varchar"}]}}]
     }
+
+
+def test_prepare_query_validates_and_describes_columns(tsq, aws_cli, table):
+    sql = f"SELECT host AS h, max(measure_value::bigint) FROM {table} GROUP BY host"
+    out = tsq.prepare_query(QueryString=sql, ValidateOnly=True)
+    assert out["QueryString"] == sql
+    assert out["Parameters"] == []
+    assert [(c["Name"], c["Type"], c["Aliased"]) for c in out["Columns"]] == [
+        ("h", {"ScalarType": "VARCHAR"}, True),
+        ("_col1", {"ScalarType": "BIGINT"}, False),
+    ]
+    message = client_error("ValidationException", 400, tsq.prepare_query,
+                           QueryString=f"SELECT nope FROM {table}", ValidateOnly=True)
+    assert "nope" in message
+    result = aws_cli("timestream-query", "prepare-query", "--query-string", sql, "--validate-only")
+    assert result.rc == 0, result.stderr
+    assert [c["Name"] for c in result.out["Columns"]] == ["h", "_col1"]

@@ -95,6 +95,7 @@ async fn run(
         O::ListTagsForResource => tags::list(app, req, parse(body)?).await,
         O::WriteRecords => records::write(app, req, parse(body)?).await,
         O::CancelQuery => query::cancel(app, req, parse(body)?).await,
+        O::PrepareQuery => query::prepare(app, req, parse(body)?).await,
         O::NotYetImplemented(name) => Err(ApiError::UnknownOperation(format!(
             "Operation {name} is not implemented by this version of Freshet."
         ))),

@@ -92,8 +92,77 @@ impl QueryEngine {
     }
 
     async fn run_here(&self, scope: &Scope, original: &str) -> Result<QueryResult> {
+        let (ctx, plan, scanned) = match self.plan(scope, original).await? {
+            Planned::Show(result) => return Ok(result),
+            Planned::Query {
+                ctx, plan, scanned, ..
+            } => (ctx, plan, scanned),
+        };
+        let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let df = ctx.execute_logical_plan(plan).await.map_err(classify)?;
+        let batches = df.collect().await.map_err(classify)?;
+        let schema = batches.first().map_or(plan_schema, |b| b.schema());
+        let (schema, batches) = functions::timestream_intervals(schema, batches)?;
+        Ok(QueryResult {
+            schema,
+            batches,
+            bytes_scanned: scanned.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Validates and plans `sql` without running it (`PrepareQuery` with `ValidateOnly`): the columns it would
+    /// return.
+    pub async fn prepare(&self, scope: &Scope, sql: &str) -> Result<Vec<PreparedColumn>> {
+        let this = self.clone();
+        let (scope, sql) = (scope.clone(), sql.to_owned());
+        self.runtime
+            .spawn(async move {
+                Ok(match this.plan(&scope, &sql).await? {
+                    Planned::Show(result) => result
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| PreparedColumn {
+                            name: f.name().clone(),
+                            data_type: f.data_type().clone(),
+                            source: None,
+                            aliased: false,
+                        })
+                        .collect(),
+                    Planned::Query { plan, aliased, .. } => {
+                        let schema = plan.schema();
+                        (0..schema.fields().len())
+                            .map(|i| {
+                                let (qualifier, field) = schema.qualified_field(i);
+                                let source = qualifier.and_then(|q| match q {
+                                    TableReference::Partial { schema, table }
+                                    | TableReference::Full { schema, table, .. } => {
+                                        Some((schema.to_string(), table.to_string()))
+                                    }
+                                    TableReference::Bare { .. } => None,
+                                });
+                                PreparedColumn {
+                                    name: field.name().clone(),
+                                    data_type: field.data_type().clone(),
+                                    source,
+                                    aliased: aliased.get(i).copied().unwrap_or(false),
+                                }
+                            })
+                            .collect()
+                    }
+                })
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
+    }
+
+    /// Parses, checks and plans a statement: SHOW and DESCRIBE are answered at once, anything else becomes a
+    /// DataFusion plan over the tables it names.
+    async fn plan(&self, scope: &Scope, original: &str) -> Result<Planned> {
         if let Some(statement) = show::parse(original) {
-            return show::run(self.meta.as_ref(), &self.storage, scope, statement?).await;
+            return Ok(Planned::Show(
+                show::run(self.meta.as_ref(), &self.storage, scope, statement?).await?,
+            ));
         }
         let sql = rewrite(original);
         let mut config = SessionConfig::new().with_information_schema(false);
@@ -182,21 +251,67 @@ impl QueryEngine {
             .map_err(internal)?;
         }
 
+        let aliased = aliased_columns(&statement);
         name_unnamed_columns(&mut statement);
         let plan = state_plan(&ctx, statement).await?;
-        let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        let df = ctx.execute_logical_plan(plan).await.map_err(classify)?;
-        let batches = df.collect().await.map_err(classify)?;
-        let schema = batches.first().map_or(plan_schema, |b| b.schema());
-        let (schema, batches) = functions::timestream_intervals(schema, batches)?;
-        Ok(QueryResult {
-            schema,
-            batches,
-            bytes_scanned: scanned.load(Ordering::Relaxed),
+        Ok(Planned::Query {
+            ctx: Box::new(ctx),
+            plan,
+            scanned,
+            aliased,
         })
     }
 }
 
+/// A statement ready to run.
+enum Planned {
+    /// SHOW or DESCRIBE, answered already.
+    Show(QueryResult),
+    Query {
+        ctx: Box<SessionContext>,
+        plan: datafusion::logical_expr::LogicalPlan,
+        scanned: Arc<AtomicU64>,
+        /// Whether each output column was named by an alias in the query.
+        aliased: Vec<bool>,
+    },
+}
+
+/// A column a query would return, as `PrepareQuery` describes it.
+#[derive(Debug, Clone)]
+pub struct PreparedColumn {
+    pub name: String,
+    pub data_type: datafusion::arrow::datatypes::DataType,
+    /// The database and table of a column taken straight from a table.
+    pub source: Option<(String, String)>,
+    pub aliased: bool,
+}
+
+/// For each item of the outermost SELECT, whether the query gives it an alias (none for `*`).
+fn aliased_columns(statement: &datafusion::sql::parser::Statement) -> Vec<bool> {
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr, Statement as SqlStatement};
+    let datafusion::sql::parser::Statement::Statement(inner) = statement else {
+        return Vec::new();
+    };
+    let SqlStatement::Query(query) = inner.as_ref() else {
+        return Vec::new();
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    if select.projection.iter().any(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return Vec::new();
+    }
+    select
+        .projection
+        .iter()
+        .map(|i| matches!(i, SelectItem::ExprWithAlias { .. }))
+        .collect()
+}
 async fn state_plan(
     ctx: &SessionContext,
     statement: datafusion::sql::parser::Statement,

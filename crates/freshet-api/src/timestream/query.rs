@@ -54,11 +54,7 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
         .query
         .run(&scope(req), &sql)
         .await
-        .map_err(|e| match e {
-            freshet_query::Error::Validation(m) => ApiError::Validation(m),
-            freshet_query::Error::Execution(m) => ApiError::QueryExecution(m),
-            freshet_query::Error::Internal(m) => ApiError::Internal(m),
-        })?;
+        .map_err(query_error)?;
 
     let column_info: Vec<Json> = result
         .schema
@@ -92,6 +88,62 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
         paginate(rows, r.max_rows.and_then(|m| usize::try_from(m).ok())),
         status,
     ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PrepareQuery {
+    query_string: Option<String>,
+    validate_only: Option<bool>,
+}
+
+/// `PrepareQuery`: Timestream serves it only with `ValidateOnly` set to true, as a check of a query and a
+/// description of the columns it would return; nothing is stored.
+pub async fn prepare(
+    app: &AppState,
+    req: &VerifiedRequest,
+    r: PrepareQuery,
+) -> Result<Json, ApiError> {
+    let mut v = Violations::default();
+    if let Some(q) = v.required(&r.query_string, "queryString") {
+        v.length(q, "queryString", 1, 262_144);
+    }
+    v.finish()?;
+    if r.validate_only != Some(true) {
+        return Err(ApiError::Validation(
+            "PrepareQuery is supported only with ValidateOnly set to true.".into(),
+        ));
+    }
+    let sql = r.query_string.unwrap_or_default();
+    let columns = app
+        .query
+        .prepare(&scope(req), &sql)
+        .await
+        .map_err(query_error)?;
+    let columns: Vec<Json> = columns
+        .iter()
+        .map(|c| {
+            let mut column = json!({
+                "Name": c.name,
+                "Type": column_type(&c.data_type),
+                "Aliased": c.aliased,
+            });
+            if let Some((db, table)) = &c.source {
+                column["DatabaseName"] = json!(db);
+                column["TableName"] = json!(table);
+            }
+            column
+        })
+        .collect();
+    Ok(json!({ "QueryString": sql, "Columns": columns, "Parameters": [] }))
+}
+
+fn query_error(e: freshet_query::Error) -> ApiError {
+    match e {
+        freshet_query::Error::Validation(m) => ApiError::Validation(m),
+        freshet_query::Error::Execution(m) => ApiError::QueryExecution(m),
+        freshet_query::Error::Internal(m) => ApiError::Internal(m),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -21,6 +21,7 @@ pub enum Operation {
     WriteRecords,
     Query,
     CancelQuery,
+    PrepareQuery,
     /// A real Timestream operation this version does not serve yet.
     NotYetImplemented(&'static str),
 }
@@ -31,7 +32,6 @@ const LATER: &[&str] = &[
     "DescribeBatchLoadTask",
     "ListBatchLoadTasks",
     "ResumeBatchLoadTask",
-    "PrepareQuery",
     "CreateScheduledQuery",
     "DescribeScheduledQuery",
     "ListScheduledQueries",
@@ -64,6 +64,7 @@ impl Operation {
             "WriteRecords" => O::WriteRecords,
             "Query" => O::Query,
             "CancelQuery" => O::CancelQuery,
+            "PrepareQuery" => O::PrepareQuery,
             other => O::NotYetImplemented(LATER.iter().find(|l| **l == other)?),
         })
     }
@@ -88,6 +89,7 @@ impl Operation {
             O::WriteRecords => "WriteRecords",
             O::Query => "Query",
             O::CancelQuery => "CancelQuery",
+            O::PrepareQuery => "PrepareQuery",
             O::NotYetImplemented(name) => name,
         }
     }
@@ -109,8 +111,8 @@ mod tests {
             Some(Operation::CreateTable)
         );
         assert_eq!(
-            Operation::from_target("Timestream_20181101.PrepareQuery").map(Operation::name),
-            Some("PrepareQuery")
+            Operation::from_target("Timestream_20181101.CreateScheduledQuery").map(Operation::name),
+            Some("CreateScheduledQuery")
         );
         assert_eq!(Operation::from_target("Timestream_20181101.Nope"), None);
         assert_eq!(

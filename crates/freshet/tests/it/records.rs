@@ -531,6 +531,87 @@ async fn time_filters_prune_data_files() {
     );
 }
 
+/// `PrepareQuery` with `ValidateOnly` checks a query and describes its columns without running it.
+#[tokio::test]
+async fn prepare_query_validates_and_describes_columns() {
+    let server = Server::start();
+    let w = setup(&server, "prep", "tbl").await;
+    w.write_records()
+        .database_name("prep")
+        .table_name("tbl")
+        .records(single("a", "cpu", "1.5", "DOUBLE", now_ms()))
+        .send()
+        .await
+        .unwrap();
+    let q = server.query().await;
+    let sql = "SELECT host, measure_value::double AS v, count(*) FROM prep.tbl GROUP BY 1, 2";
+    let out = q
+        .prepare_query()
+        .query_string(sql)
+        .validate_only(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.query_string(), sql);
+    assert!(out.parameters().is_empty());
+    let columns: Vec<_> = out
+        .columns()
+        .iter()
+        .map(|c| {
+            (
+                c.name().unwrap_or_default().to_owned(),
+                c.r#type()
+                    .and_then(|t| t.scalar_type())
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                c.database_name().map(str::to_owned),
+                c.table_name().map(str::to_owned),
+                c.aliased(),
+            )
+        })
+        .collect();
+    let col = |n: &str, t: &str, source: bool, aliased: bool| {
+        (
+            n.to_owned(),
+            t.to_owned(),
+            source.then(|| "prep".to_owned()),
+            source.then(|| "tbl".to_owned()),
+            Some(aliased),
+        )
+    };
+    assert_eq!(
+        columns,
+        [
+            col("host", "VARCHAR", true, false),
+            col("v", "DOUBLE", false, true),
+            col("_col2", "BIGINT", false, false),
+        ]
+    );
+
+    let err = q
+        .prepare_query()
+        .query_string(sql)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+    let err = q
+        .prepare_query()
+        .query_string("SELECT * FROM prep.nope")
+        .validate_only(true)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        err.meta()
+            .message()
+            .is_some_and(|m| m.contains("Requested table 'nope' not found")),
+        "{err:?}"
+    );
+}
+
 /// Queries read data files through DataFusion's Parquet reader: the answers match the rows written, whether they
 /// sit in an older file without a later column, in a newer file, or in the buffer as an upsert of a persisted row,
 /// and again after a restart, when the engine no longer knows which files overlap.
