@@ -76,6 +76,9 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::new_from_impl(f));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(Ago::default()));
+    ctx.register_udf(ScalarUDF::new_from_impl(
+        crate::sequence::Sequence::default(),
+    ));
 }
 
 /// Result columns of DataFusion's own interval type (`Interval(MonthDayNano)`, from SQL the dialect does not rewrite,
@@ -214,7 +217,7 @@ impl Arg {
 }
 
 /// A type as Timestream's messages name it.
-fn type_name(t: &DataType) -> &'static str {
+pub(crate) fn type_name(t: &DataType) -> &'static str {
     match t {
         DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar",
         DataType::Float64 | DataType::Float32 => "double",

@@ -8,6 +8,7 @@ mod calendar;
 mod dialect;
 mod formats;
 mod functions;
+mod sequence;
 mod show;
 mod table;
 mod trino;

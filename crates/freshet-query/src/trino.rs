@@ -8,8 +8,7 @@
 //! - `regexp_extract(s, p [, g])` → group `g` (default 0, the whole match) of `regexp_match`;
 //! - renamed: `is_nan` → `isnan`, `element_at` → `array_element`, `split` → `string_to_array`, `ceiling` → `ceil`,
 //!   `truncate` → `trunc`, `sign` → `signum`, `every` → `bool_and`, `arbitrary` → `first_value`, `codepoint` →
-//!   `ascii`, `levenshtein_distance` → `levenshtein`, `sequence` → `generate_series` (numbers; both include the
-//!   end);
+//!   `ascii`, `levenshtein_distance` → `levenshtein`;
 //! - `localtime`, `localtimestamp` → `current_time`, `current_timestamp` (all times are UTC).
 
 use std::ops::ControlFlow;
@@ -87,7 +86,6 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         "arbitrary" => Some("first_value"),
         "codepoint" => Some("ascii"),
         "levenshtein_distance" => Some("levenshtein"),
-        "sequence" => Some("generate_series"),
         "localtime" => Some("current_time"),
         "localtimestamp" => Some("current_timestamp"),
         _ => None,
