@@ -323,18 +323,22 @@ impl ScalarUDFImpl for TimeFn {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let out = (self.eval)(&arrays)?;
-        if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        on_arrays(&args.args, self.eval)
     }
+}
+
+/// Runs `eval` over the arguments as arrays (scalars expanded), and gives back a scalar when every argument was one.
+pub(crate) fn on_arrays(
+    args: &[ColumnarValue],
+    eval: impl FnOnce(&[ArrayRef]) -> Result<ArrayRef>,
+) -> Result<ColumnarValue> {
+    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let out = eval(&ColumnarValue::values_to_arrays(args)?)?;
+    Ok(if all_scalar {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+    } else {
+        ColumnarValue::Array(out)
+    })
 }
 
 pub(crate) fn timestamps(a: &ArrayRef) -> &TimestampNanosecondArray {

@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Builder, Int64Builder, ListBuilder, TimestampNanosecondBuilder,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, PrimitiveBuilder};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, DurationNanosecondType, Field, Int64Type,
+    ArrowPrimitiveType, DataType, Date32Type, DurationNanosecondType, Int64Type,
+    TimestampNanosecondType,
 };
-use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -90,17 +89,7 @@ impl ScalarUDFImpl for Sequence {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let out = sequences(&arrays)?;
-        Ok(if all_scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
-        } else {
-            ColumnarValue::Array(out)
-        })
+        crate::functions::on_arrays(&args.args, sequences)
     }
 }
 
@@ -126,8 +115,6 @@ fn steps(start: i64, stop: i64, step: i64) -> Result<impl Iterator<Item = i64>> 
 }
 
 fn sequences(a: &[ArrayRef]) -> Result<ArrayRef> {
-    let rows = a[0].len();
-    let null = |i: usize| a.iter().any(|c| c.is_null(i));
     match a[0].data_type() {
         DataType::Int64 => {
             let (start, stop) = (
@@ -135,19 +122,17 @@ fn sequences(a: &[ArrayRef]) -> Result<ArrayRef> {
                 a[1].as_primitive::<Int64Type>(),
             );
             let step = a.get(2).map(|s| s.as_primitive::<Int64Type>());
-            let mut out = ListBuilder::new(Int64Builder::new());
-            for i in 0..rows {
-                if null(i) {
-                    out.append_null();
-                    continue;
-                }
-                let step = step.map_or(1, |s| s.value(i));
-                for v in steps(start.value(i), stop.value(i), step)? {
-                    out.values().append_value(v);
-                }
-                out.append(true);
-            }
-            Ok(Arc::new(out.finish()))
+            build::<Int64Type>(
+                a,
+                |i| {
+                    Ok((
+                        start.value(i),
+                        stop.value(i),
+                        step.map_or(1, |s| s.value(i)),
+                    ))
+                },
+                |v| v,
+            )
         }
         DataType::Date32 => {
             let (start, stop) = (
@@ -155,46 +140,57 @@ fn sequences(a: &[ArrayRef]) -> Result<ArrayRef> {
                 a[1].as_primitive::<Date32Type>(),
             );
             let step = a.get(2).map(|s| s.as_primitive::<DurationNanosecondType>());
-            let mut out = ListBuilder::new(Date32Builder::new());
-            for i in 0..rows {
-                if null(i) {
-                    out.append_null();
-                    continue;
-                }
-                let step = match step.map(|s| s.value(i)) {
-                    None => 1,
-                    Some(ns) if ns % NS_PER_DAY == 0 => ns / NS_PER_DAY,
-                    Some(_) => {
-                        return Err(DataFusionError::Execution(
-                            "sequence step must be a day interval if start and end values are dates".into(),
-                        ));
-                    }
-                };
-                for d in steps(i64::from(start.value(i)), i64::from(stop.value(i)), step)? {
-                    out.values().append_value(d as i32);
-                }
-                out.append(true);
-            }
-            Ok(Arc::new(out.finish()))
+            build::<Date32Type>(
+                a,
+                |i| {
+                    let step = match step.map(|s| s.value(i)) {
+                        None => 1,
+                        Some(ns) if ns % NS_PER_DAY == 0 => ns / NS_PER_DAY,
+                        Some(_) => {
+                            return Err(DataFusionError::Execution(
+                                "sequence step must be a day interval if start and end values are dates"
+                                    .into(),
+                            ));
+                        }
+                    };
+                    Ok((i64::from(start.value(i)), i64::from(stop.value(i)), step))
+                },
+                // Both ends are dates and the step is whole days, so every value is a date too.
+                |d| d as i32,
+            )
         }
         _ => {
             let (start, stop) = (timestamps(&a[0]), timestamps(&a[1]));
             let step = a[2].as_primitive::<DurationNanosecondType>();
-            let mut out = ListBuilder::new(TimestampNanosecondBuilder::new())
-                .with_field(Arc::new(Field::new_list_field(TIMESTAMP, true)));
-            for i in 0..rows {
-                if null(i) {
-                    out.append_null();
-                    continue;
-                }
-                for t in steps(start.value(i), stop.value(i), step.value(i))? {
-                    out.values().append_value(t);
-                }
-                out.append(true);
-            }
-            Ok(Arc::new(out.finish()))
+            build::<TimestampNanosecondType>(
+                a,
+                |i| Ok((start.value(i), stop.value(i), step.value(i))),
+                |t| t,
+            )
         }
     }
+}
+
+/// One list per row: the steps from `bounds(row)` = (start, stop, step), each stored as `native(value)`; a row with
+/// a null argument gives a null list.
+fn build<T: ArrowPrimitiveType>(
+    a: &[ArrayRef],
+    bounds: impl Fn(usize) -> Result<(i64, i64, i64)>,
+    native: impl Fn(i64) -> T::Native,
+) -> Result<ArrayRef> {
+    let mut out = ListBuilder::new(PrimitiveBuilder::<T>::new());
+    for i in 0..a[0].len() {
+        if a.iter().any(|c| c.is_null(i)) {
+            out.append_null();
+            continue;
+        }
+        let (start, stop, step) = bounds(i)?;
+        for v in steps(start, stop, step)? {
+            out.values().append_value(native(v));
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 #[cfg(test)]
