@@ -27,9 +27,7 @@ pub struct Query {
 
 pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<String, ApiError> {
     let mut v = Violations::default();
-    if let Some(q) = v.required(&r.query_string, "queryString") {
-        v.length(q, "queryString", 1, 262_144);
-    }
+    check_query_string(&mut v, &r.query_string);
     if let Some(t) = &r.client_token {
         v.length(t, "clientToken", 32, 128);
     }
@@ -97,6 +95,13 @@ pub struct PrepareQuery {
     validate_only: Option<bool>,
 }
 
+/// `QueryString` of `Query` and `PrepareQuery`: required, 1 to 262,144 characters.
+fn check_query_string(v: &mut Violations, query_string: &Option<String>) {
+    if let Some(q) = v.required(query_string, "queryString") {
+        v.length(q, "queryString", 1, 262_144);
+    }
+}
+
 /// `PrepareQuery`: Timestream serves it only with `ValidateOnly` set to true, as a check of a query and a
 /// description of the columns it would return; nothing is stored.
 pub async fn prepare(
@@ -105,9 +110,7 @@ pub async fn prepare(
     r: PrepareQuery,
 ) -> Result<Json, ApiError> {
     let mut v = Violations::default();
-    if let Some(q) = v.required(&r.query_string, "queryString") {
-        v.length(q, "queryString", 1, 262_144);
-    }
+    check_query_string(&mut v, &r.query_string);
     v.finish()?;
     if r.validate_only != Some(true) {
         return Err(ApiError::Validation(
