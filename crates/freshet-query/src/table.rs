@@ -21,10 +21,10 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
 };
+use datafusion::physical_expr::conjunction as physical_conjunction;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
@@ -132,14 +132,10 @@ impl TimestreamTable {
         let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
         // The filters serve to prune row groups and pages and to filter while decoding; DataFusion applies them
         // again above the scan, so one it cannot turn into a physical expression here is simply left out.
-        let predicate = conjunction(
-            filters
-                .iter()
-                .filter(|f| state.create_physical_expr((*f).clone(), &df_schema).is_ok())
-                .cloned(),
-        )
-        .map(|e| state.create_physical_expr(e, &df_schema))
-        .transpose()?;
+        let predicates: Vec<_> = filters
+            .iter()
+            .filter_map(|f| state.create_physical_expr(f.clone(), &df_schema).ok())
+            .collect();
         let mut options = TableParquetOptions::default();
         options.global.pushdown_filters = true;
         options.global.schema_force_view_types = true;
@@ -147,8 +143,8 @@ impl TimestreamTable {
         let mut source = ParquetSource::new(Arc::clone(&self.schema))
             .with_table_parquet_options(options)
             .with_parquet_file_reader_factory(Arc::clone(&self.files.readers));
-        if let Some(p) = predicate {
-            source = source.with_predicate(p);
+        if !predicates.is_empty() {
+            source = source.with_predicate(physical_conjunction(predicates));
         }
 
         // Skipping contested rows needs `time` even when the query does not.
