@@ -428,6 +428,17 @@ impl Storage {
                     });
                     continue;
                 }
+                // A repeat of what is stored (the same measures, not a newer version) is acknowledged and changes
+                // nothing. Applying it would put a lower version in front of the stored one, and the next write
+                // would be checked against that lower version.
+                let store_count = |o: &mut WriteOutcome| match store {
+                    Store::Memory => o.memory_store += 1,
+                    Store::Magnetic => o.magnetic_store += 1,
+                };
+                if existing.as_ref().is_some_and(|(v, _)| *v >= row.version) {
+                    store_count(&mut outcome);
+                    continue;
+                }
                 if let Err(reason) = st.schema.admit(&row, &mut added) {
                     outcome.rejected.push(Rejection {
                         index,
@@ -440,10 +451,7 @@ impl Storage {
                     st.may_overlap = true;
                     st.active.shadows = true;
                 }
-                match store {
-                    Store::Memory => outcome.memory_store += 1,
-                    Store::Magnetic => outcome.magnetic_store += 1,
-                }
+                store_count(&mut outcome);
                 accepted.push(&row);
                 let size = row.approx_bytes();
                 if st.active.apply(series, row) == Applied::Inserted {
