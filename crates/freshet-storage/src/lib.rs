@@ -125,8 +125,16 @@ pub(crate) struct TableState {
     persisted_ranges: HashMap<u32, (i64, i64)>,
     /// Files from before this start carry no per-series ranges: times up to here may exist in them.
     unknown_before: i64,
-    /// Some key may exist in more than one place (buffers or files), so reads must resolve versions.
-    may_overlap: bool,
+}
+
+impl TableState {
+    /// Some key may be in more than one place (buffers or files), so reads must resolve versions: a buffer or
+    /// file shadows a key stored elsewhere.
+    fn may_overlap(&self) -> bool {
+        self.active.shadows
+            || self.frozen.iter().any(|b| b.shadows)
+            || self.files.iter().any(|f| f.shadows)
+    }
 }
 
 impl std::fmt::Debug for TableState {
@@ -262,7 +270,6 @@ impl Storage {
                 // The row may be in a file already (persisted before the WAL was truncated), or may have replaced
                 // one there: versions must be resolved from now on.
                 if row.time <= st.unknown_before {
-                    st.may_overlap = true;
                     st.active.shadows = true;
                 }
                 let series = st.interner.intern(&row.dimensions, &row.measure_name);
@@ -297,7 +304,6 @@ impl Storage {
             interner: Interner::default(),
             active: Buffer::new(self.inner.next_generation.fetch_add(1, Ordering::Relaxed)),
             frozen: Vec::new(),
-            may_overlap: files.iter().any(|f| f.shadows),
             files,
             files_generation: 0,
             persisted_ranges: HashMap::new(),
@@ -448,7 +454,6 @@ impl Storage {
                     continue;
                 }
                 if existing.is_some() && !in_active {
-                    st.may_overlap = true;
                     st.active.shadows = true;
                 }
                 store_count(&mut outcome);
@@ -534,7 +539,7 @@ impl Storage {
                 frozen,
                 keys,
                 files,
-                st.may_overlap,
+                st.may_overlap(),
             )
         };
         for rows in &frozen {
