@@ -30,8 +30,9 @@ const MAX_KEPT_RESULTS: usize = 100_000;
 struct Entry {
     principal: String,
     query: String,
-    column_info: Json,
-    status: Json,
+    /// `ColumnInfo` and `QueryStatus` as JSON text, encoded once for every page.
+    column_info: String,
+    status: String,
     /// Each page's rows as the JSON text of an array, encoded once.
     pages: Vec<String>,
     bytes: usize,
@@ -66,9 +67,9 @@ fn token(query_id: &str, page: usize) -> String {
 fn response(
     query_id: &str,
     rows: &str,
-    column_info: &Json,
+    column_info: &str,
     next: Option<String>,
-    status: &Json,
+    status: &str,
 ) -> String {
     let mut r = String::with_capacity(rows.len() + 512);
     r.push_str("{\"QueryId\":");
@@ -76,9 +77,9 @@ fn response(
     r.push_str(",\"Rows\":");
     r.push_str(rows);
     r.push_str(",\"ColumnInfo\":");
-    r.push_str(&column_info.to_string());
+    r.push_str(column_info);
     r.push_str(",\"QueryStatus\":");
-    r.push_str(&status.to_string());
+    r.push_str(status);
     if let Some(t) = next {
         r.push_str(",\"NextToken\":");
         r.push_str(&Json::from(t).to_string());
@@ -148,6 +149,7 @@ impl QueryResults {
         status: Json,
     ) -> String {
         let next = (pages.len() > 1).then(|| token(&query_id, 1));
+        let (column_info, status) = (column_info.to_string(), status.to_string());
         let first = response(&query_id, &pages[0], &column_info, next, &status);
         let mut inner = self.lock();
         inner.expire();
