@@ -86,8 +86,17 @@ impl QueryEngine {
     pub async fn run(&self, scope: &Scope, sql: &str) -> Result<QueryResult> {
         let this = self.clone();
         let (scope, sql) = (scope.clone(), sql.to_owned());
+        self.on_query_runtime(async move { this.run_here(&scope, &sql).await })
+            .await
+    }
+
+    /// Runs `work` on the query engine's CPU runtime.
+    async fn on_query_runtime<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
         self.runtime
-            .spawn(async move { this.run_here(&scope, &sql).await })
+            .spawn(work)
             .await
             .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
     }
@@ -116,45 +125,43 @@ impl QueryEngine {
     pub async fn prepare(&self, scope: &Scope, sql: &str) -> Result<Vec<PreparedColumn>> {
         let this = self.clone();
         let (scope, sql) = (scope.clone(), sql.to_owned());
-        self.runtime
-            .spawn(async move {
-                Ok(match this.plan(&scope, &sql).await? {
-                    Planned::Show(result) => result
-                        .schema
-                        .fields()
-                        .iter()
-                        .map(|f| PreparedColumn {
-                            name: f.name().clone(),
-                            data_type: f.data_type().clone(),
-                            source: None,
-                            aliased: false,
-                        })
-                        .collect(),
-                    Planned::Query { plan, aliased, .. } => {
-                        let schema = plan.schema();
-                        (0..schema.fields().len())
-                            .map(|i| {
-                                let (qualifier, field) = schema.qualified_field(i);
-                                let source = qualifier.and_then(|q| match q {
-                                    TableReference::Partial { schema, table }
-                                    | TableReference::Full { schema, table, .. } => {
-                                        Some((schema.to_string(), table.to_string()))
-                                    }
-                                    TableReference::Bare { .. } => None,
-                                });
-                                PreparedColumn {
-                                    name: field.name().clone(),
-                                    data_type: field.data_type().clone(),
-                                    source,
-                                    aliased: aliased.get(i).copied().unwrap_or(false),
+        self.on_query_runtime(async move {
+            Ok(match this.plan(&scope, &sql).await? {
+                Planned::Show(result) => result
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| PreparedColumn {
+                        name: f.name().clone(),
+                        data_type: f.data_type().clone(),
+                        source: None,
+                        aliased: false,
+                    })
+                    .collect(),
+                Planned::Query { plan, aliased, .. } => {
+                    let schema = plan.schema();
+                    (0..schema.fields().len())
+                        .map(|i| {
+                            let (qualifier, field) = schema.qualified_field(i);
+                            let source = qualifier.and_then(|q| match q {
+                                TableReference::Partial { schema, table }
+                                | TableReference::Full { schema, table, .. } => {
+                                    Some((schema.to_string(), table.to_string()))
                                 }
-                            })
-                            .collect()
-                    }
-                })
+                                TableReference::Bare { .. } => None,
+                            });
+                            PreparedColumn {
+                                name: field.name().clone(),
+                                data_type: field.data_type().clone(),
+                                source,
+                                aliased: aliased.get(i).copied().unwrap_or(false),
+                            }
+                        })
+                        .collect()
+                }
             })
-            .await
-            .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
+        })
+        .await
     }
 
     /// Parses, checks and plans a statement: SHOW and DESCRIBE are answered at once, anything else becomes a

@@ -47,8 +47,10 @@ fn parse(sql: &str) -> Result<Expr, ParserError> {
 
 /// The plain positional arguments of a call, or `None` if it has anything else (named arguments, DISTINCT…).
 fn plain_args(f: &Function) -> Option<Vec<String>> {
-    let FunctionArguments::List(list) = &f.args else {
-        return Some(Vec::new()).filter(|_| matches!(f.args, FunctionArguments::None));
+    let list = match &f.args {
+        FunctionArguments::None => return Some(Vec::new()),
+        FunctionArguments::Subquery(_) => return None,
+        FunctionArguments::List(list) => list,
     };
     if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
         return None;
