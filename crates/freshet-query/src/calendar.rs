@@ -17,7 +17,7 @@ use freshet_core::{Civil, days_in_month};
 
 use crate::functions::{Arg, TIMESTAMP, TimeFn, timestamps};
 
-const NS_PER_DAY: i64 = 86_400_000_000_000;
+pub(crate) const NS_PER_DAY: i64 = 86_400_000_000_000;
 
 pub(crate) fn functions() -> Vec<TimeFn> {
     use Arg::{Bigint, TimestampOrDate, Varchar};
@@ -126,16 +126,16 @@ fn field(a: &[ArrayRef], f: fn(&Civil) -> i64) -> Result<ArrayRef> {
 }
 
 /// ISO day of the week: Monday 1 … Sunday 7.
-fn day_of_week(c: &Civil) -> i64 {
+pub(crate) fn day_of_week(c: &Civil) -> i64 {
     (c.days() + 3).rem_euclid(7) + 1
 }
 
-fn day_of_year(c: &Civil) -> i64 {
+pub(crate) fn day_of_year(c: &Civil) -> i64 {
     c.days() - freshet_core::days_from_civil(c.year, 1, 1) + 1
 }
 
 /// The ISO 8601 week-numbering year and week of a date.
-fn iso_week(c: &Civil) -> (i64, i64) {
+pub(crate) fn iso_week(c: &Civil) -> (i64, i64) {
     let days = c.days();
     // The Thursday of this date's week decides the year.
     let thursday = days - (day_of_week(c) - 1) + 3;

@@ -9,9 +9,9 @@ use datafusion::arrow::datatypes::{DataType, Date32Type};
 use datafusion::common::{DataFusionError, Result};
 use freshet_core::{Civil, days_from_civil, days_in_month};
 
+use crate::calendar::{NS_PER_DAY, day_of_week, day_of_year, iso_week};
 use crate::functions::{Arg, TIMESTAMP, TimeFn, timestamps};
 
-const NS_PER_DAY: i64 = 86_400_000_000_000;
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -257,17 +257,6 @@ fn joda(pattern: &str) -> Result<Vec<Piece>> {
     Ok(pieces)
 }
 
-/// ISO day of the week of a day number: Monday 0 … Sunday 6.
-fn weekday(days: i64) -> usize {
-    (days + 3).rem_euclid(7) as usize
-}
-
-fn iso_week(days: i64) -> (i64, i64) {
-    let thursday = days - weekday(days) as i64 + 3;
-    let year = Civil::from_nanos(thursday * NS_PER_DAY).year;
-    (year, (thursday - days_from_civil(year, 1, 1)) / 7 + 1)
-}
-
 fn pad(out: &mut String, v: i64, width: usize) {
     if v < 0 {
         out.push('-');
@@ -277,7 +266,8 @@ fn pad(out: &mut String, v: i64, width: usize) {
 
 fn format(pieces: &[Piece], ns: i64) -> String {
     let c = Civil::from_nanos(ns);
-    let days = c.days();
+    // Monday 0 … Sunday 6.
+    let weekday = (day_of_week(&c) - 1) as usize;
     let hour12 = if c.hour % 12 == 0 { 12 } else { c.hour % 12 };
     let mut out = String::new();
     for p in pieces {
@@ -305,9 +295,9 @@ fn format(pieces: &[Piece], ns: i64) -> String {
                 };
                 out.push_str(&format!("{}{suffix}", c.day));
             }
-            Field::DayOfYear => pad(&mut out, days - days_from_civil(c.year, 1, 1) + 1, width),
-            Field::WeekdayName => out.push_str(WEEKDAYS[weekday(days)]),
-            Field::WeekdayAbbrev => out.push_str(&WEEKDAYS[weekday(days)][..3]),
+            Field::DayOfYear => pad(&mut out, day_of_year(&c), width),
+            Field::WeekdayName => out.push_str(WEEKDAYS[weekday]),
+            Field::WeekdayAbbrev => out.push_str(&WEEKDAYS[weekday][..3]),
             Field::Hour24 => pad(&mut out, c.hour, width),
             Field::Hour12 => pad(&mut out, hour12, width),
             Field::Minute => pad(&mut out, c.minute, width),
@@ -321,8 +311,8 @@ fn format(pieces: &[Piece], ns: i64) -> String {
             Field::HalfDay => out.push_str(if c.hour < 12 { "AM" } else { "PM" }),
             Field::ZoneName => out.push_str("UTC"),
             Field::ZoneOffset => out.push_str(if width >= 2 { "+00:00" } else { "+0000" }),
-            Field::IsoWeek => pad(&mut out, iso_week(days).1, width),
-            Field::IsoWeekYear => pad(&mut out, iso_week(days).0, width),
+            Field::IsoWeek => pad(&mut out, iso_week(&c).1, width),
+            Field::IsoWeekYear => pad(&mut out, iso_week(&c).0, width),
         }
     }
     out

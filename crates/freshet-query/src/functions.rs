@@ -120,7 +120,7 @@ pub fn timestream_intervals(
                 Arc::new(
                     a.try_unary::<_, DurationNanosecondType, _>(|v| {
                         i64::from(v.days)
-                            .checked_mul(86_400_000_000_000)
+                            .checked_mul(crate::calendar::NS_PER_DAY)
                             .and_then(|d| d.checked_add(v.nanoseconds))
                             .ok_or_else(|| {
                                 datafusion::arrow::error::ArrowError::ComputeError(

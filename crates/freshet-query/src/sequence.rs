@@ -14,11 +14,11 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use crate::calendar::NS_PER_DAY;
 use crate::functions::{DAY_TO_SECOND, TIMESTAMP, timestamps};
 
 /// Trino's limit on the length of one sequence.
 const MAX_ENTRIES: i64 = 10_000;
-const NS_PER_DAY: i64 = 86_400_000_000_000;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Sequence {
