@@ -8,10 +8,13 @@ mod calendar;
 mod dialect;
 mod formats;
 mod functions;
+mod parser;
 mod sequence;
 mod show;
 mod table;
+mod timeseries;
 mod trino;
+mod unnest;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +23,6 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
-use datafusion::config::Dialect;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -29,6 +31,7 @@ use freshet_storage::Storage;
 
 pub use dialect::rewrite;
 pub use table::{DataFiles, TimestreamTable};
+pub use timeseries::value_type as timeseries_value_type;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -183,10 +186,11 @@ impl QueryEngine {
         )
         .map_err(internal)?;
         aggregates::register(&ctx);
+        timeseries::register(&ctx);
         let state = ctx.state();
-        let mut statement = state
-            .sql_to_statement(&sql, &Dialect::Generic)
-            .map_err(|e| syntax_error(&e))?;
+        let recursion_limit = state.config().options().sql_parser.recursion_limit.get();
+        let mut statement =
+            parser::parse_statement(&sql, recursion_limit).map_err(|e| syntax_error(&e))?;
         trino::rewrite_calls(&mut statement)
             .map_err(|e| Error::Validation(format!("The query syntax is invalid: {e}")))?;
         let references = state
@@ -324,10 +328,12 @@ async fn state_plan(
     ctx: &SessionContext,
     statement: datafusion::sql::parser::Statement,
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
-    ctx.state()
+    let plan = ctx
+        .state()
         .statement_to_plan(statement)
         .await
-        .map_err(classify)
+        .map_err(classify)?;
+    unnest::lateral_unnest(plan).map_err(classify)
 }
 
 /// Names output columns as Trino does: a column reference or an alias keeps its name, any other expression of the

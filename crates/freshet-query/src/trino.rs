@@ -9,15 +9,21 @@
 //! - renamed: `is_nan` → `isnan`, `element_at` → `array_element`, `split` → `string_to_array`, `ceiling` → `ceil`,
 //!   `truncate` → `trunc`, `sign` → `signum`, `every` → `bool_and`, `arbitrary` → `first_value`, `codepoint` →
 //!   `ascii`, `levenshtein_distance` → `levenshtein`;
-//! - `localtime`, `localtimestamp` → `current_time`, `current_timestamp` (all times are UTC).
+//! - `localtime`, `localtimestamp` → `current_time`, `current_timestamp` (all times are UTC);
+//! - `filter`, `transform`, `any_match` → `array_filter`, `array_transform`, `array_any_match`; inside a lambda,
+//!   a row field of a parameter (`x.value`) → `get_field(x, 'value')`;
+//! - `create_time_series(t, v)` → `array_agg(named_struct('time', t, 'value', v) ORDER BY t) FILTER (WHERE v IS
+//!   NOT NULL)`: a timeseries is an array of `(time, value)` rows (see `timeseries.rs`);
+//! - `UNNEST(rows) AS t(a, b…)`, one array of rows unnested into several columns → `UNNEST(row_field_list(rows,
+//!   1), row_field_list(rows, 2)…)`, one array per row field, which DataFusion unnests side by side.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, visit_expressions_mut,
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LambdaFunction,
+    OneOrManyWithParens, TableFactor, VisitMut, VisitorMut, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 /// Rewrites the Trino spellings in `statement`.
@@ -33,14 +39,81 @@ pub fn rewrite_calls(statement: &mut Statement) -> Result<(), ParserError> {
         Ok(None) => ControlFlow::Continue(()),
         Err(e) => ControlFlow::Break(e),
     });
-    match outcome {
+    if let ControlFlow::Break(e) = outcome {
+        return Err(e);
+    }
+    match inner.visit(&mut UnnestColumns) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
     }
 }
 
+/// Splits an UNNEST of one array of rows, aliased with several column names, into one array per row field.
+struct UnnestColumns;
+
+impl VisitorMut for UnnestColumns {
+    type Break = ParserError;
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<ParserError> {
+        let TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs,
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        if let [rows] = array_exprs.as_slice()
+            && alias.columns.len() > 1
+        {
+            let split = (1..=alias.columns.len())
+                .map(|i| parse(&format!("row_field_list({rows}, {i})")))
+                .collect::<Result<Vec<_>, _>>();
+            match split {
+                Ok(split) => *array_exprs = split,
+                Err(e) => return ControlFlow::Break(e),
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `x.f.g` on a lambda parameter `x` → `get_field(get_field(x, 'f'), 'g')`: DataFusion resolves dotted names
+/// against tables only.
+fn lambda_fields(lambda: &LambdaFunction) -> Option<Expr> {
+    let params: Vec<&Ident> = match &lambda.params {
+        OneOrManyWithParens::One(p) => vec![&p.name],
+        OneOrManyWithParens::Many(ps) => ps.iter().map(|p| &p.name).collect(),
+    };
+    let mut body = (*lambda.body).clone();
+    let mut changed = false;
+    let _ = visit_expressions_mut(&mut body, |e| {
+        if let Expr::CompoundIdentifier(ids) = e
+            && let [first, fields @ ..] = ids.as_slice()
+            && params.iter().any(|p| p.value == first.value)
+        {
+            let mut sql = first.to_string();
+            for f in fields {
+                sql = format!("get_field({sql}, '{}')", f.value.replace('\'', "''"));
+            }
+            if let Ok(new) = parse(&sql) {
+                *e = new;
+                changed = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed.then(|| {
+        Expr::Lambda(LambdaFunction {
+            params: lambda.params.clone(),
+            body: Box::new(body),
+            syntax: lambda.syntax,
+        })
+    })
+}
+
 fn parse(sql: &str) -> Result<Expr, ParserError> {
-    Parser::new(&GenericDialect {})
+    Parser::new(&crate::parser::TimestreamDialect)
         .try_with_sql(sql)?
         .parse_expr()
 }
@@ -74,6 +147,7 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
             };
         }
         Expr::Function(f) if f.name.0.len() == 1 => f,
+        Expr::Lambda(lambda) => return Ok(lambda_fields(lambda)),
         _ => return Ok(None),
     };
     let name = f.name.to_string().to_ascii_lowercase();
@@ -90,6 +164,9 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         "levenshtein_distance" => Some("levenshtein"),
         "localtime" => Some("current_time"),
         "localtimestamp" => Some("current_timestamp"),
+        "filter" => Some("array_filter"),
+        "transform" => Some("array_transform"),
+        "any_match" => Some("array_any_match"),
         _ => None,
     };
     if let Some(new) = renamed {
@@ -108,6 +185,9 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         ("if", [c, a, b]) if plain => format!("CASE WHEN {c} THEN {a} ELSE {b} END"),
         ("date", [x]) if plain => format!("CAST({x} AS DATE)"),
         ("mod", [a, b]) if plain => format!("(({a}) % ({b}))"),
+        ("create_time_series", [t, v]) if plain => format!(
+            "array_agg(named_struct('time', {t}, 'value', {v}) ORDER BY {t}) FILTER (WHERE ({v}) IS NOT NULL)"
+        ),
         ("regexp_extract", [s, p]) if plain => {
             format!("array_element(regexp_match({s}, concat('(', {p}, ')')), 1)")
         }
@@ -143,11 +223,9 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::parser::DFParser;
 
     fn rewritten(sql: &str) -> String {
-        let mut statements = DFParser::parse_sql(sql).unwrap();
-        let mut s = statements.pop_front().unwrap();
+        let mut s = crate::parser::parse_statement(sql, 50).unwrap();
         rewrite_calls(&mut s).unwrap();
         s.to_string()
     }
@@ -165,6 +243,18 @@ mod tests {
         assert_eq!(
             rewritten("SELECT approx_percentile(v, 0.9), is_nan(v), element_at(a, 2) FROM t"),
             "SELECT approx_percentile_cont(0.9) WITHIN GROUP (ORDER BY v), isnan(v), array_element(a, 2) FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT filter(ts, x -> x.value > 1), create_time_series(time, v) FROM t"),
+            "SELECT array_filter(ts, x -> get_field(x, 'value') > 1), array_agg(named_struct('time', time, \
+             'value', v) ORDER BY time) FILTER (WHERE (v) IS NOT NULL) FROM t"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT * FROM s CROSS JOIN UNNEST(ts) AS t (a, b) CROSS JOIN UNNEST(xs) AS u (x)"
+            ),
+            "SELECT * FROM s CROSS JOIN UNNEST(row_field_list(ts, 1), row_field_list(ts, 2)) AS t (a, b) \
+             CROSS JOIN UNNEST(xs) AS u (x)"
         );
         // Nested calls are rewritten inside out; quoted names are left alone.
         assert_eq!(

@@ -180,8 +180,12 @@ pub async fn cancel(
     )
 }
 
-/// A column's `Type`: a scalar type, or `ArrayColumnInfo` (whose nested info has no name) / `RowColumnInfo`.
+/// A column's `Type`: a scalar type, or `TimeSeriesMeasureValueColumnInfo` / `ArrayColumnInfo` (whose nested info
+/// has no name) / `RowColumnInfo`.
 fn column_type(t: &DataType) -> Json {
+    if let Some(value) = freshet_query::timeseries_value_type(t) {
+        return json!({ "TimeSeriesMeasureValueColumnInfo": { "Type": column_type(value) } });
+    }
     match t {
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
             json!({ "ArrayColumnInfo": { "Type": column_type(f.data_type()) } })
@@ -286,6 +290,35 @@ fn encode_column(col: &ArrayRef) -> Encoded {
     // Casts keep nulls where they are, so `each` may test the original column.
     let cast = |t: &DataType| arrow::compute::cast(col, t).ok();
     match col.data_type() {
+        t if freshet_query::timeseries_value_type(t).is_some() => {
+            // `{"TimeSeriesValue":[{"Time":"…","Value":datum},…]}`
+            let list = col.as_list::<i32>();
+            let points = list.values().as_struct();
+            let Some(times) = arrow::compute::cast(
+                points.column(0),
+                &DataType::Timestamp(TimeUnit::Nanosecond, None),
+            )
+            .ok() else {
+                return all_null();
+            };
+            let times = times.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
+            let values = encode_column(points.column(1));
+            let offsets = list.value_offsets();
+            each(&|out, i| {
+                out.push_str("{\"TimeSeriesValue\":[");
+                for k in offsets[i] as usize..offsets[i + 1] as usize {
+                    if k > offsets[i] as usize {
+                        out.push(',');
+                    }
+                    out.push_str("{\"Time\":\"");
+                    out.push_str(&timestamp(times.value(k)));
+                    out.push_str("\",\"Value\":");
+                    out.push_str(values.get(k));
+                    out.push('}');
+                }
+                out.push_str("]}");
+            })
+        }
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
             let Some(list) = cast(&DataType::new_list(list_item(col.data_type()), true)) else {
                 return all_null();

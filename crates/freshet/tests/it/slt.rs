@@ -150,7 +150,7 @@ async fn load_fixtures(server: &Server) {
         .await
         .unwrap();
     let dim = |n: &str, v: &str| Dimension::builder().name(n).value(v).build().unwrap();
-    // 2019-12-04 19:00:00 UTC
+    // 2019-12-04 19:00:00 UTC; the points are one second apart, as in the documentation's table
     let base_ms = 1_575_486_000_000_i64;
     let mut records = Vec::new();
     for (instance, values) in [
@@ -167,7 +167,7 @@ async fn load_fixtures(server: &Server) {
                     .measure_name("cpu_utilization")
                     .measure_value(*v)
                     .measure_value_type(MeasureValueType::Double)
-                    .time((base_ms + k as i64 * 60_000).to_string())
+                    .time((base_ms + k as i64 * 1_000).to_string())
                     .time_unit(TimeUnit::Milliseconds)
                     .build(),
             );
