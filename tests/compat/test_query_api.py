@@ -126,3 +126,29 @@ def test_prepare_query_validates_and_describes_columns(tsq, aws_cli, table):
     result = aws_cli("timestream-query", "prepare-query", "--query-string", sql, "--validate-only")
     assert result.rc == 0, result.stderr
     assert [c["Name"] for c in result.out["Columns"]] == ["h", "_col1"]
+
+
+def test_timeseries_results_and_unnest(tsq, aws_cli, table):
+    """A timeseries column: TimeSeriesMeasureValueColumnInfo, and TimeSeriesValue points sorted by time."""
+    sql = (f"SELECT host, CREATE_TIME_SERIES(time, measure_value::bigint) AS cpu FROM {table} "
+           "WHERE host IN ('h01', 'h02') GROUP BY host ORDER BY host")
+    out = tsq.query(QueryString=sql)
+    assert out["ColumnInfo"][1] == {
+        "Name": "cpu",
+        "Type": {"TimeSeriesMeasureValueColumnInfo": {"Type": {"ScalarType": "BIGINT"}}},
+    }
+    series = out["Rows"][0]["Data"][1]["TimeSeriesValue"]
+    assert [p["Value"] for p in series] == [{"ScalarValue": "1"}]
+    assert len(series[0]["Time"]) == len("2019-12-04 19:00:00.000000000")
+    result = aws_cli("timestream-query", "query", "--query-string", sql)
+    assert result.rc == 0, result.stderr
+    assert result.out["Rows"] == out["Rows"]
+
+    # The points of every host's series, back as rows, and interpolated at their own times.
+    unnested = tsq.query(QueryString=(
+        f"WITH s AS (SELECT host, CREATE_TIME_SERIES(time, measure_value::bigint) AS cpu FROM {table} GROUP BY host) "
+        "SELECT host, t.value, interpolate_locf(cpu, t.time) FROM s CROSS JOIN UNNEST(cpu) AS t (time, value) "
+        "ORDER BY t.value"))
+    assert [[d["ScalarValue"] for d in r["Data"]] for r in unnested["Rows"]] == [
+        [f"h{i:02d}", str(i), str(i)] for i in range(ROWS)
+    ]

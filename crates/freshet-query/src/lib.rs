@@ -9,6 +9,7 @@ mod dialect;
 mod formats;
 mod functions;
 mod parser;
+mod reduce;
 mod sequence;
 mod show;
 mod table;
@@ -187,6 +188,7 @@ impl QueryEngine {
         .map_err(internal)?;
         aggregates::register(&ctx);
         timeseries::register(&ctx);
+        reduce::register(&ctx);
         let state = ctx.state();
         let recursion_limit = state.config().options().sql_parser.recursion_limit.get();
         let mut statement =
