@@ -2,7 +2,10 @@
 //! - `measure_value::<type>` is a column name, not a cast, so it is quoted;
 //! - interval literals (`1h`, `15m`, `50ns`, `10day`, `1year`, `8month`) and ANSI intervals (`INTERVAL '2' DAY`)
 //!   become typed constants: `interval day to second` is an Arrow `Duration(Nanosecond)`, `interval year to month`
-//!   an `Interval(YearMonth)`.
+//!   an `Interval(YearMonth)`;
+//! - Trino's `VALUES 1, 2, 3` (one column, no parentheses) and `VALUES (('a', 1)), …` (a parenthesized row) become
+//!   `VALUES (1), (2), (3)` and `VALUES ('a', 1), …`; a list compared with `ANY`, `SOME` or `ALL` (`x = ANY
+//!   (VALUES 1, 2)`) becomes an array (`x = ANY (ARRAY[1, 2])`), which DataFusion compares without a subquery.
 
 use crate::functions::{duration_nanos, unit_nanos};
 
@@ -10,6 +13,201 @@ const TYPES: &[&str] = &["double", "bigint", "varchar", "boolean", "timestamp"];
 
 /// Rewrites Timestream-only syntax into what DataFusion's parser reads the same way.
 pub fn rewrite(sql: &str) -> String {
+    let out = rewrite_tokens(sql);
+    if out.to_ascii_lowercase().contains("values") {
+        values_rows(&out)
+    } else {
+        out
+    }
+}
+
+/// The end of the quoted literal or identifier starting at byte `i` (doubled quotes escape).
+fn quoted_end(bytes: &[u8], i: usize) -> usize {
+    let q = bytes[i];
+    let mut j = i + 1;
+    while j < bytes.len() {
+        if bytes[j] == q {
+            if bytes.get(j + 1) == Some(&q) {
+                j += 2;
+                continue;
+            }
+            return j + 1;
+        }
+        j += 1;
+    }
+    bytes.len()
+}
+
+/// Keywords that end a VALUES list at its own nesting level.
+const AFTER_VALUES: &[&str] = &[
+    "order",
+    "limit",
+    "offset",
+    "fetch",
+    "union",
+    "intersect",
+    "except",
+];
+
+fn word_at(bytes: &[u8], i: usize) -> &[u8] {
+    let end = bytes[i..]
+        .iter()
+        .position(|b| !is_word(*b))
+        .map_or(bytes.len(), |n| i + n);
+    &bytes[i..end]
+}
+
+/// The items of the VALUES list starting at byte `i`: their byte ranges, and where the list ends.
+fn values_items(sql: &str, mut i: usize) -> (Vec<(usize, usize)>, usize) {
+    let bytes = sql.as_bytes();
+    let mut items = Vec::new();
+    let mut start = i;
+    let mut depth = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = quoted_end(bytes, i);
+                continue;
+            }
+            b'(' | b'[' => depth += 1,
+            b')' | b']' if depth == 0 => break,
+            b')' | b']' => depth -= 1,
+            b',' if depth == 0 => {
+                items.push((start, i));
+                start = i + 1;
+            }
+            b';' if depth == 0 => break,
+            b if depth == 0 && is_word(b) && (i == 0 || !is_word(bytes[i - 1])) => {
+                let w = word_at(bytes, i);
+                if AFTER_VALUES
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k.as_bytes()))
+                {
+                    break;
+                }
+                i += w.len();
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    items.push((start, i));
+    (items, i)
+}
+
+/// Whether `item` is one parenthesized expression: `(…)` whose opening parenthesis closes at the end.
+fn parenthesized(item: &str) -> bool {
+    let bytes = item.as_bytes();
+    if bytes.first() != Some(&b'(') || bytes.last() != Some(&b')') {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = quoted_end(bytes, i);
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i == bytes.len() - 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether the parenthesized `item` holds a row of several values (a comma at its first level).
+fn holds_row(item: &str) -> bool {
+    let inner = &item[1..item.len() - 1];
+    values_items(inner, 0).0.len() > 1
+}
+
+/// Whether the VALUES at byte `i` is the list of a quantified comparison: `ANY (VALUES …)`, `SOME (…)`, `ALL (…)`.
+fn quantified(sql: &str, i: usize) -> bool {
+    let before = sql[..i].trim_end();
+    let Some(before) = before.strip_suffix('(') else {
+        return false;
+    };
+    let before = before.trim_end();
+    let word_start = before
+        .bytes()
+        .rposition(|b| !is_word(b))
+        .map_or(0, |p| p + 1);
+    let word = &before[word_start..];
+    ["any", "some", "all"]
+        .iter()
+        .any(|k| word.eq_ignore_ascii_case(k))
+}
+
+/// Trino's VALUES rows written as DataFusion reads them; see the module documentation.
+fn values_rows(sql: &str) -> String {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = quoted_end(bytes, i);
+                continue;
+            }
+            b if is_word(b) && (i == 0 || !is_word(bytes[i - 1])) => {
+                let w = word_at(bytes, i);
+                let len = w.len();
+                if !w.eq_ignore_ascii_case(b"values") {
+                    i += len;
+                    continue;
+                }
+                let (items, end) = values_items(sql, i + len);
+                if quantified(sql, i) {
+                    let values: Vec<&str> = items.iter().map(|&(a, b)| sql[a..b].trim()).collect();
+                    out.push_str(&sql[copied..i]);
+                    out.push_str(&format!("ARRAY[{}]", values.join(", ")));
+                    copied = end;
+                    i = end;
+                    continue;
+                }
+                let rows: Vec<String> = items
+                    .iter()
+                    .map(|&(a, b)| {
+                        let item = sql[a..b].trim();
+                        if !parenthesized(item) {
+                            format!("({item})")
+                        } else if parenthesized(item[1..item.len() - 1].trim())
+                            && holds_row(item[1..item.len() - 1].trim())
+                        {
+                            item[1..item.len() - 1].trim().to_owned()
+                        } else {
+                            item.to_owned()
+                        }
+                    })
+                    .collect();
+                out.push_str(&sql[copied..i + len]);
+                out.push(' ');
+                out.push_str(&rows.join(", "));
+                let tail_space = sql[..end].len() - sql[..end].trim_end().len();
+                out.push_str(&sql[end - tail_space..end]);
+                copied = end;
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&sql[copied..]);
+    out
+}
+
+fn rewrite_tokens(sql: &str) -> String {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 16);
     let mut i = 0;
@@ -189,6 +387,33 @@ fn interval_at(sql: &str, i: usize) -> Option<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_rows_take_trino_forms() {
+        assert_eq!(
+            rewrite("SELECT * FROM (VALUES 1, 2, 3) AS t(c)"),
+            "SELECT * FROM (VALUES (1), (2), (3)) AS t(c)"
+        );
+        assert_eq!(
+            rewrite("SELECT * FROM (VALUES (('a', 1)), (('b', 2))) AS t(c1, c2)"),
+            "SELECT * FROM (VALUES ('a', 1), ('b', 2)) AS t(c1, c2)"
+        );
+        // Already DataFusion's form, or one column of parenthesized expressions: unchanged.
+        for sql in [
+            "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS t(c1, c2)",
+            "SELECT * FROM (VALUES ((1)), ((2) + 1)) AS t(c)",
+        ] {
+            assert_eq!(rewrite(sql), sql);
+        }
+        assert_eq!(
+            rewrite("SELECT 11.7 = ANY (VALUES 12.0, f(1, 2), 'x,y'), 1 < all(values 2)"),
+            "SELECT 11.7 = ANY (ARRAY[12.0, f(1, 2), 'x,y']), 1 < all(ARRAY[2])"
+        );
+        assert_eq!(
+            rewrite("VALUES 1, 2 ORDER BY 1 LIMIT 1"),
+            "VALUES (1), (2) ORDER BY 1 LIMIT 1"
+        );
+    }
 
     #[test]
     fn measure_value_columns_are_quoted_elsewhere_untouched() {

@@ -161,6 +161,10 @@ pub(crate) enum Arg {
     Bigint,
     Double,
     Varchar,
+    /// An array of any element type, kept as it is.
+    Array,
+    /// Any type, kept as it is.
+    Any,
 }
 
 impl Arg {
@@ -196,6 +200,8 @@ impl Arg {
             Self::Varchar if matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::Null) => {
                 DataType::Utf8
             }
+            Self::Array if matches!(t, DataType::List(_)) => t.clone(),
+            Self::Any => t.clone(),
             _ => {
                 let wanted = match self {
                     Self::Timestamp => "timestamp",
@@ -205,6 +211,8 @@ impl Arg {
                     Self::Bigint => "bigint",
                     Self::Double => "double",
                     Self::Varchar => "varchar",
+                    Self::Array => "array",
+                    Self::Any => "any",
                 };
                 return plan_err!(
                     "Unexpected parameters ({}) for function {name}. Expected: {name}({wanted})",

@@ -8,6 +8,7 @@ mod calendar;
 mod dialect;
 mod formats;
 mod functions;
+mod library;
 mod parser;
 mod reduce;
 mod sequence;
@@ -189,6 +190,7 @@ impl QueryEngine {
         aggregates::register(&ctx);
         timeseries::register(&ctx);
         reduce::register(&ctx);
+        library::register(&ctx);
         let state = ctx.state();
         let recursion_limit = state.config().options().sql_parser.recursion_limit.get();
         let mut statement =

@@ -37,10 +37,16 @@ fn is_integer(t: &DataType) -> bool {
     t.is_integer() || matches!(t, DataType::Null)
 }
 
+/// A timestamp, or a date, or timestamp text (`sequence('2023-04-02 19:26:12', '2023-04-06 19:26:12', 1d)`).
 fn is_time(t: &DataType) -> bool {
     matches!(
         t,
-        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+        DataType::Timestamp(..)
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Utf8
+            | DataType::Utf8View
+            | DataType::LargeUtf8
     )
 }
 
@@ -67,10 +73,11 @@ impl ScalarUDFImpl for Sequence {
             [a, b, s] if is_time(a) && is_time(b) && interval(s) => {
                 Ok(vec![TIMESTAMP, TIMESTAMP, DAY_TO_SECOND])
             }
+            [a, b] if is_time(a) && is_time(b) => Ok(vec![TIMESTAMP, TIMESTAMP]),
             _ => plan_err!(
                 "Unexpected parameters ({}) for function sequence. Expected: sequence(bigint, bigint), \
                  sequence(bigint, bigint, bigint), sequence(date, date), sequence(date, date, interval day to \
-                 second), sequence(timestamp, timestamp, interval day to second)",
+                 second), sequence(timestamp, timestamp), sequence(timestamp, timestamp, interval day to second)",
                 args.iter()
                     .map(|t| crate::functions::type_name(t))
                     .collect::<Vec<_>>()
@@ -161,10 +168,17 @@ fn sequences(a: &[ArrayRef]) -> Result<ArrayRef> {
         }
         _ => {
             let (start, stop) = (timestamps(&a[0]), timestamps(&a[1]));
-            let step = a[2].as_primitive::<DurationNanosecondType>();
+            // One day by default.
+            let step = a.get(2).map(|s| s.as_primitive::<DurationNanosecondType>());
             build::<TimestampNanosecondType>(
                 a,
-                |i| Ok((start.value(i), stop.value(i), step.value(i))),
+                |i| {
+                    Ok((
+                        start.value(i),
+                        stop.value(i),
+                        step.map_or(NS_PER_DAY, |s| s.value(i)),
+                    ))
+                },
                 |t| t,
             )
         }

@@ -78,6 +78,40 @@ impl VisitorMut for UnnestColumns {
     }
 }
 
+/// `try(x)`: Trino answers null where `x` fails. Here the failures DataFusion can avoid are avoided: casts
+/// become `TRY_CAST`, and a division or remainder by zero gives null. Other errors still fail the query.
+fn try_of(f: &Function) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, CastKind};
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))] = list.args.as_slice() else {
+        return None;
+    };
+    let mut inner = inner.clone();
+    let _ = visit_expressions_mut(&mut inner, |e| {
+        match e {
+            Expr::Cast { kind, .. }
+                if *kind == CastKind::Cast || *kind == CastKind::DoubleColon =>
+            {
+                *kind = CastKind::TryCast;
+            }
+            Expr::BinaryOp {
+                op: BinaryOperator::Divide | BinaryOperator::Modulo,
+                right,
+                ..
+            } => {
+                if let Ok(guarded) = parse(&format!("NULLIF({right}, 0)")) {
+                    **right = guarded;
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(Expr::Nested(Box::new(inner)))
+}
+
 /// `x.f.g` on a lambda parameter `x` → `get_field(get_field(x, 'f'), 'g')`: DataFusion resolves dotted names
 /// against tables only.
 fn lambda_fields(lambda: &LambdaFunction) -> Option<Expr> {
@@ -148,25 +182,48 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         }
         Expr::Function(f) if f.name.0.len() == 1 => f,
         Expr::Lambda(lambda) => return Ok(lambda_fields(lambda)),
+        // Trino's substr counts a negative start from the end; DataFusion's does not.
+        Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let from = substring_from
+                .as_ref()
+                .map_or("1".to_owned(), |f| f.to_string());
+            let len = substring_for
+                .as_ref()
+                .map_or("9223372036854775807".to_owned(), |l| l.to_string());
+            return parse(&format!("trino_substr({expr}, {from}, {len})")).map(Some);
+        }
+        Expr::Position { expr, r#in } => {
+            return parse(&format!("CAST(instr({in}, {expr}) AS BIGINT)")).map(Some);
+        }
         _ => return Ok(None),
     };
     let name = f.name.to_string().to_ascii_lowercase();
     let renamed = match name.as_str() {
         "is_nan" => Some("isnan"),
         "element_at" => Some("array_element"),
-        "split" => Some("string_to_array"),
         "ceiling" => Some("ceil"),
         "truncate" => Some("trunc"),
         "sign" => Some("signum"),
         "every" => Some("bool_and"),
         "arbitrary" => Some("first_value"),
         "codepoint" => Some("ascii"),
-        "levenshtein_distance" => Some("levenshtein"),
         "localtime" => Some("current_time"),
         "localtimestamp" => Some("current_timestamp"),
         "filter" => Some("array_filter"),
         "transform" => Some("array_transform"),
         "any_match" => Some("array_any_match"),
+        "zip" => Some("arrays_zip"),
+        "repeat" => Some("array_repeat"),
+        "arrays_overlap" => Some("array_has_any"),
+        "rand" => Some("random"),
+        "bitwise_and_agg" => Some("bit_and"),
+        "bitwise_or_agg" => Some("bit_or"),
+        "variance" => Some("var_samp"),
         _ => None,
     };
     if let Some(new) = renamed {
@@ -185,6 +242,52 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         ("if", [c, a, b]) if plain => format!("CASE WHEN {c} THEN {a} ELSE {b} END"),
         ("date", [x]) if plain => format!("CAST({x} AS DATE)"),
         ("mod", [a, b]) if plain => format!("(({a}) % ({b}))"),
+        ("split", [a, b]) => format!("string_to_array({a}, {b})"),
+        ("split", [a, b, n]) => format!("split_limit({a}, {b}, {n})"),
+        ("strpos", [a, b, n]) => format!("strpos_nth({a}, {b}, {n})"),
+        // Trino's lengths and positions are bigints; DataFusion's are integers.
+        ("strpos", [a, b]) => format!("CAST(instr({a}, {b}) AS BIGINT)"),
+        ("length", [x]) => format!("CAST(character_length({x}) AS BIGINT)"),
+        ("levenshtein_distance", [a, b]) => format!("CAST(levenshtein({a}, {b}) AS BIGINT)"),
+        ("concat", args) if args.len() > 1 => format!("trino_concat({})", args.join(", ")),
+        ("strrpos", [a, b]) => format!("strrpos({a}, {b}, 1)"),
+        ("replace", [a, b]) => format!("replace({a}, {b}, '')"),
+        ("regexp_replace", [s, p]) => format!("regexp_replace({s}, {p}, '', 'g')"),
+        ("regexp_replace", [s, p, r]) => format!("regexp_replace({s}, {p}, {r}, 'g')"),
+        ("regexp_extract_all", [s, p]) => format!("regexp_extract_all({s}, {p}, 0)"),
+        ("slice", [x, start, len]) => {
+            format!("array_slice({x}, {start}, ({start}) + ({len}) - 1)")
+        }
+        ("bitwise_and", [a, b]) => format!("(({a}) & ({b}))"),
+        ("bitwise_or", [a, b]) => format!("(({a}) | ({b}))"),
+        ("bitwise_xor", [a, b]) => format!("(({a}) ^ ({b}))"),
+        ("bitwise_not", [x]) => format!("(-({x}) - 1)"),
+        ("e", []) => "exp(1.0)".into(),
+        ("infinity", []) => "CAST('Infinity' AS DOUBLE)".into(),
+        ("nan", []) => "CAST('NaN' AS DOUBLE)".into(),
+        // Comparisons order NaN above infinity, so a NaN is neither finite nor infinite.
+        ("is_finite", [x]) => format!("(abs(CAST({x} AS DOUBLE)) < CAST('Infinity' AS DOUBLE))"),
+        ("is_infinite", [x]) => format!("(abs(CAST({x} AS DOUBLE)) = CAST('Infinity' AS DOUBLE))"),
+        ("random", [n]) => format!("CAST(floor(random() * ({n})) AS BIGINT)"),
+        ("current_timezone", []) => "'UTC'".into(),
+        ("nanosecond", [x]) => format!("(to_nanoseconds({x}) % 1000000000)"),
+        ("geometric_mean", [x]) if plain => format!("exp(avg(ln({x})))"),
+        ("max_by", [x, y, n]) if plain => format!(
+            "array_slice(array_agg({x} ORDER BY {y} DESC) FILTER (WHERE ({y}) IS NOT NULL), 1, {n})"
+        ),
+        ("min_by", [x, y, n]) if plain => format!(
+            "array_slice(array_agg({x} ORDER BY {y} ASC) FILTER (WHERE ({y}) IS NOT NULL), 1, {n})"
+        ),
+        ("max", [x, n]) if plain => format!(
+            "array_slice(array_agg({x} ORDER BY {x} DESC) FILTER (WHERE ({x}) IS NOT NULL), 1, {n})"
+        ),
+        ("min", [x, n]) if plain => format!(
+            "array_slice(array_agg({x} ORDER BY {x} ASC) FILTER (WHERE ({x}) IS NOT NULL), 1, {n})"
+        ),
+        ("try", [_]) => return Ok(try_of(f)),
+        ("reverse", [x]) => format!("trino_reverse({x})"),
+        // DataFusion's sketch takes integers and strings; Trino's second argument (the error) is not needed.
+        ("approx_distinct", [x] | [x, _]) if plain => format!("approx_distinct(distinct_key({x}))"),
         ("create_time_series", [t, v]) if plain => format!(
             "array_agg(named_struct('time', {t}, 'value', {v}) ORDER BY {t}) FILTER (WHERE ({v}) IS NOT NULL)"
         ),
