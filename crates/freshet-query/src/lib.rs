@@ -11,6 +11,7 @@ mod functions;
 mod library;
 mod parser;
 mod reduce;
+pub mod reference;
 mod sequence;
 mod show;
 mod table;

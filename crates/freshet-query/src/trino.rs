@@ -197,6 +197,8 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
                 .map_or("9223372036854775807".to_owned(), |l| l.to_string());
             return parse(&format!("trino_substr({expr}, {from}, {len})")).map(Some);
         }
+        // Trino's extract is a bigint; DataFusion's an integer.
+        Expr::Extract { .. } => return parse(&format!("CAST({expr} AS BIGINT)")).map(Some),
         Expr::Position { expr, r#in } => {
             return parse(&format!("CAST(instr({in}, {expr}) AS BIGINT)")).map(Some);
         }

@@ -224,3 +224,29 @@ async fn slt_corpus() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Every example in the SQL reference (`docs/sql-reference.md`) answers through the SDK with the result it shows.
+#[tokio::test]
+async fn sql_reference_examples_answer_as_shown() {
+    let server = Server::start();
+    let client = server.query().await;
+    let mut wrong = Vec::new();
+    for f in freshet_query::reference::FUNCTIONS {
+        let got = match client.query().query_string(f.example).send().await {
+            Ok(out) => out
+                .rows()
+                .first()
+                .and_then(|r| r.data().first())
+                .map(text)
+                .unwrap_or_else(|| "(no rows)".into()),
+            Err(e) => format!("error: {}", e.into_service_error()),
+        };
+        if got != f.result {
+            wrong.push(format!(
+                "{} ({}): {}\n  shown: {}\n  got:   {got}",
+                f.name, f.category, f.example, f.result
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
