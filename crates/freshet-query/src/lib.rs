@@ -181,6 +181,9 @@ impl QueryEngine {
         let sql = rewrite(original);
         let mut config = SessionConfig::new().with_information_schema(false);
         config.options_mut().sql_parser.enable_ident_normalization = false;
+        // Tables spread their files over partitions themselves (`table::file_groups`); a data file holds one row
+        // group unless it is very large, so splitting it into byte ranges only opens it twice.
+        config.options_mut().optimizer.repartition_file_scans = false;
         let mut ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.env));
         functions::register(&ctx);
         datafusion::execution::FunctionRegistry::register_expr_planner(

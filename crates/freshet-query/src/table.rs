@@ -24,7 +24,6 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
 };
-use datafusion::physical_expr::conjunction as physical_conjunction;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
@@ -126,26 +125,18 @@ impl TimestreamTable {
         files: &[FileRecord],
         contested: &[(i64, i64)],
         projection: Option<&Vec<usize>>,
-        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
-        // The filters serve to prune row groups and pages and to filter while decoding; DataFusion applies them
-        // again above the scan, so one it cannot turn into a physical expression here is simply left out.
-        let predicates: Vec<_> = filters
-            .iter()
-            .filter_map(|f| state.create_physical_expr(f.clone(), &df_schema).ok())
-            .collect();
+        // The query's filters reach the Parquet source through DataFusion's own filter pushdown (the FilterExec it
+        // keeps above this scan is pushed into it), where they prune row groups and pages and filter rows while
+        // decoding.
         let mut options = TableParquetOptions::default();
         options.global.pushdown_filters = true;
         options.global.schema_force_view_types = true;
         options.global.reorder_filters = true;
-        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+        let source = ParquetSource::new(Arc::clone(&self.schema))
             .with_table_parquet_options(options)
             .with_parquet_file_reader_factory(Arc::clone(&self.files.readers));
-        if !predicates.is_empty() {
-            source = source.with_predicate(physical_conjunction(predicates));
-        }
 
         // Skipping contested rows needs `time` even when the query does not.
         let time = self.schema.index_of(TIME_COLUMN)?;
@@ -265,7 +256,6 @@ impl TableProvider for TimestreamTable {
                 &snapshot.files,
                 &snapshot.contested,
                 projection,
-                filters,
                 limit,
             )?);
         }

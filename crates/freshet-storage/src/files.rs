@@ -77,6 +77,9 @@ pub async fn write(
     })
 }
 
+/// Rows per data page, at most.
+pub const DATA_PAGE_ROWS: usize = 8192;
+
 /// Parquet settings for data files. Every column starts dictionary-encoded (dimensions, measure names, versions and
 /// low-cardinality values collapse to run-length encoded indexes on data sorted by series); when a column's
 /// dictionary grows too large, doubles fall back to byte-stream-split and integers and timestamps to delta encoding,
@@ -84,7 +87,10 @@ pub async fn write(
 fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties> {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_max_row_group_row_count(Some(1 << 20));
+        .set_max_row_group_row_count(Some(1 << 20))
+        // Small pages let a query for a few series read only their pages: files are sorted by series, and the
+        // page index holds each page's min and max.
+        .set_data_page_row_count_limit(DATA_PAGE_ROWS);
     for field in schema.fields() {
         let fallback = match field.data_type() {
             DataType::Float64 => Encoding::BYTE_STREAM_SPLIT,
