@@ -6,6 +6,7 @@
 mod aggregates;
 mod calendar;
 mod dialect;
+mod errors;
 mod formats;
 mod functions;
 mod library;
@@ -26,11 +27,12 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
-use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use freshet_meta::{MetadataStore, Scope};
 use freshet_storage::Storage;
+
+use errors::{classify, classify_in, position, syntax_error};
 
 pub use dialect::rewrite;
 pub use table::{DataFiles, TimestreamTable};
@@ -115,8 +117,9 @@ impl QueryEngine {
             } => (ctx, plan, scanned),
         };
         let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        let df = ctx.execute_logical_plan(plan).await.map_err(classify)?;
-        let batches = df.collect().await.map_err(classify)?;
+        let located = |e| classify_in(e, Some(original));
+        let df = ctx.execute_logical_plan(plan).await.map_err(located)?;
+        let batches = df.collect().await.map_err(located)?;
         let schema = batches.first().map_or(plan_schema, |b| b.schema());
         let (schema, batches) = functions::timestream_intervals(schema, batches)?;
         Ok(QueryResult {
@@ -273,7 +276,7 @@ impl QueryEngine {
 
         let aliased = aliased_columns(&statement);
         name_unnamed_columns(&mut statement);
-        let plan = state_plan(&ctx, statement).await?;
+        let plan = state_plan(&ctx, statement, original).await?;
         Ok(Planned::Query {
             ctx: Box::new(ctx),
             plan,
@@ -335,12 +338,13 @@ fn aliased_columns(statement: &datafusion::sql::parser::Statement) -> Vec<bool> 
 async fn state_plan(
     ctx: &SessionContext,
     statement: datafusion::sql::parser::Statement,
+    sql: &str,
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
     let plan = ctx
         .state()
         .statement_to_plan(statement)
         .await
-        .map_err(classify)?;
+        .map_err(|e| classify_in(e, Some(sql)))?;
     unnest::lateral_unnest(plan).map_err(classify)
 }
 
@@ -385,68 +389,4 @@ fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) {
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
-}
-
-/// ` at line L:C` for the first occurrence of `needle` in `sql`, or nothing.
-fn position(sql: &str, needle: &str) -> String {
-    let Some(offset) = sql.find(needle) else {
-        return String::new();
-    };
-    let before = &sql[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-    format!(" at line {line}:{col}")
-}
-
-fn syntax_error(e: &DataFusionError) -> Error {
-    let text = e.to_string();
-    // DataFusion's parser says "… at Line: 1, Column: 8"; Timestream says "at line 1:8".
-    let loc = text.find("Line: ").and_then(|i| {
-        let rest = &text[i + 6..];
-        let (line, rest) = rest.split_once(", Column: ")?;
-        let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        Some(format!(" at line {line}:{col}"))
-    });
-    let detail = text
-        .trim_start_matches("SQL error: ")
-        .trim_start_matches("ParserError(\"")
-        .trim_end_matches("\")");
-    let detail = detail.split(" at Line:").next().unwrap_or(detail);
-    Error::Validation(format!(
-        "The query syntax is invalid{}: {detail}",
-        loc.unwrap_or_default()
-    ))
-}
-
-/// Plan errors are the query's fault; execution errors are `QueryExecutionException`.
-fn classify(e: DataFusionError) -> Error {
-    // Our functions refuse argument types with Trino's wording; DataFusion wraps it in several layers.
-    let text = e.to_string();
-    if let Some(start) = text.find("Unexpected parameters") {
-        let rest = &text[start..];
-        let end = rest
-            .find(". Expected: ")
-            .and_then(|e| rest[e..].find(')').map(|p| e + p + 1))
-            .unwrap_or(rest.len());
-        return Error::Validation(rest[..end].to_owned());
-    }
-    match e.find_root() {
-        DataFusionError::SQL(..) => syntax_error(&e),
-        DataFusionError::SchemaError(..)
-        | DataFusionError::Plan(..)
-        | DataFusionError::NotImplemented(..) => {
-            Error::Validation(clean(&e.find_root().to_string()))
-        }
-        DataFusionError::Execution(m) => Error::Execution(m.clone()),
-        DataFusionError::ArrowError(a, _) => Error::Execution(a.to_string()),
-        other => Error::Internal(other.to_string()),
-    }
-}
-
-/// Removes DataFusion's error prefixes so the client sees the condition, not the engine.
-fn clean(text: &str) -> String {
-    text.trim_start_matches("Error during planning: ")
-        .trim_start_matches("Schema error: ")
-        .trim_start_matches("This feature is not implemented: ")
-        .to_owned()
 }

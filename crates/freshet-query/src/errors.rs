@@ -1,0 +1,328 @@
+//! DataFusion's errors as Timestream reports them: `ValidationException` for the query's faults and
+//! `QueryExecutionException` for failures while running, in Trino's wording where Timestream uses it (`line 1:8:
+//! Column 'nope' does not exist`), and never with DataFusion's internal names or advice to file a DataFusion bug.
+
+use datafusion::error::DataFusionError;
+
+use crate::Error;
+
+/// ` at line L:C` for the first occurrence of `needle` in `sql`, or nothing.
+pub(crate) fn position(sql: &str, needle: &str) -> String {
+    match line_col(sql, needle) {
+        Some((line, col)) => format!(" at line {line}:{col}"),
+        None => String::new(),
+    }
+}
+
+/// The line and column (from 1) of the first occurrence of `needle` in `sql` as a whole word.
+fn line_col(sql: &str, needle: &str) -> Option<(usize, usize)> {
+    let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    let bytes = sql.as_bytes();
+    let offset = sql.match_indices(needle).map(|(i, _)| i).find(|&i| {
+        !word(i.checked_sub(1).and_then(|p| bytes.get(p))) && !word(bytes.get(i + needle.len()))
+    })?;
+    let before = &sql[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    Some((line, col))
+}
+
+pub(crate) fn syntax_error(e: &DataFusionError) -> Error {
+    let text = e.to_string();
+    // DataFusion's parser says "… at Line: 1, Column: 8"; Timestream says "at line 1:8".
+    let loc = text.find("Line: ").and_then(|i| {
+        let rest = &text[i + 6..];
+        let (line, rest) = rest.split_once(", Column: ")?;
+        let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some(format!(" at line {line}:{col}"))
+    });
+    let detail = text
+        .trim_start_matches("SQL error: ")
+        .trim_start_matches("ParserError(\"")
+        .trim_end_matches("\")");
+    let detail = detail.split(" at Line:").next().unwrap_or(detail);
+    Error::Validation(format!(
+        "The query syntax is invalid{}: {detail}",
+        loc.unwrap_or_default()
+    ))
+}
+
+/// Plan errors are the query's fault; execution errors are `QueryExecutionException`. `sql`, when given, locates
+/// the names a message is about (`line 1:8: …`).
+pub(crate) fn classify_in(e: DataFusionError, sql: Option<&str>) -> Error {
+    let text = e.to_string();
+    // Our functions refuse argument types with Trino's wording; DataFusion wraps it in several layers.
+    if let Some(start) = text.find("Unexpected parameters") {
+        let rest = &text[start..];
+        let end = rest
+            .find(". Expected: ")
+            .and_then(|e| rest[e..].find(')').map(|p| e + p + 1))
+            .unwrap_or(rest.len());
+        return Error::Validation(rest[..end].to_owned());
+    }
+    if let Some((message, name)) = trino_wording(&text) {
+        let at = name
+            .zip(sql)
+            .and_then(|(name, sql)| line_col(sql, &name))
+            .map(|(line, col)| format!("line {line}:{col}: "))
+            .unwrap_or_default();
+        return match e.find_root() {
+            DataFusionError::Execution(_) | DataFusionError::ArrowError(..) => {
+                Error::Execution(format!("{at}{message}"))
+            }
+            _ => Error::Validation(format!("{at}{message}")),
+        };
+    }
+    match e.find_root() {
+        DataFusionError::SQL(..) => syntax_error(&e),
+        DataFusionError::SchemaError(..)
+        | DataFusionError::Plan(..)
+        | DataFusionError::NotImplemented(..) => {
+            Error::Validation(clean(&e.find_root().to_string()))
+        }
+        DataFusionError::Execution(m) => Error::Execution(clean(m)),
+        DataFusionError::ArrowError(a, _) => Error::Execution(clean(&a.to_string())),
+        other => Error::Internal(clean(&other.to_string())),
+    }
+}
+
+pub(crate) fn classify(e: DataFusionError) -> Error {
+    classify_in(e, None)
+}
+
+/// Removes DataFusion's error prefixes and its advice to report a DataFusion bug, so the client sees the
+/// condition, not the engine.
+pub(crate) fn clean(text: &str) -> String {
+    let text = text
+        .split("\nThis issue was likely caused by a bug in DataFusion")
+        .next()
+        .unwrap_or(text);
+    let mut text = text.trim();
+    for prefix in [
+        "Internal error: ",
+        "Error during planning: ",
+        "Schema error: ",
+        "This feature is not implemented: ",
+        "Execution error: ",
+        "Arrow error: ",
+        "Cast error: ",
+        "Compute error: ",
+    ] {
+        text = text.strip_prefix(prefix).unwrap_or(text);
+    }
+    text.to_owned()
+}
+
+/// Trino's name for an Arrow type as DataFusion prints it.
+fn sql_type(arrow: &str) -> &str {
+    match arrow {
+        "Utf8" | "Utf8View" | "LargeUtf8" | "String" => "varchar",
+        "Int64" | "UInt64" | "UInt32" => "bigint",
+        "Int32" | "Int16" | "Int8" | "UInt16" | "UInt8" => "integer",
+        "Float64" | "Float32" => "double",
+        "Boolean" => "boolean",
+        "Date32" | "Date64" => "date",
+        "Null" => "unknown",
+        "Duration" | "Duration(ns)" | "Duration(Nanosecond)" => "interval day to second",
+        "Interval" | "Interval(YearMonth)" => "interval year to month",
+        t if t.starts_with("Timestamp") => "timestamp",
+        t if t.starts_with("Decimal") => "decimal",
+        t if t.starts_with("List") => "array",
+        t if t.starts_with("Struct") => "row",
+        t => t,
+    }
+}
+
+/// The text between `start` and `end` in `text`, after the first `start`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let rest = &text[from..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// The last part of a possibly qualified, possibly quoted column name: `corpus.metrics."x"` → `x`.
+fn column_name(qualified: &str) -> String {
+    qualified
+        .trim_matches('"')
+        .rsplit('.')
+        .next()
+        .unwrap_or(qualified)
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// Timestream's (Trino's) message for a DataFusion error, and the name whose position in the query it is about.
+fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
+    if let Some(name) = between(text, "No field named ", ". ")
+        .or_else(|| between(text, "No field named ", ".\n"))
+        .or_else(|| {
+            text.split("No field named ")
+                .nth(1)
+                .map(|r| r.trim_end_matches('.'))
+        })
+    {
+        let name = column_name(name.split_whitespace().next().unwrap_or(name));
+        return Some((format!("Column '{name}' does not exist"), Some(name)));
+    }
+    if let Some(name) = between(text, "Invalid function '", "'") {
+        return Some((
+            format!("Function '{name}' not registered"),
+            Some(name.to_owned()),
+        ));
+    }
+    if text.contains("must appear in the GROUP BY clause or must be part of an aggregate function")
+    {
+        let name = between(text, "column \"", "\"").map(column_name)?;
+        return Some((
+            format!("'{name}' must be an aggregate expression or appear in GROUP BY clause"),
+            Some(name),
+        ));
+    }
+    if let Some(expr) = between(
+        text,
+        "Cannot coerce arithmetic expression ",
+        " to valid types",
+    ) {
+        let parts: Vec<&str> = expr.split(' ').collect();
+        if let [a, op, b] = parts.as_slice() {
+            return Some((
+                format!(
+                    "Cannot apply operator: {} {op} {}",
+                    sql_type(a),
+                    sql_type(b)
+                ),
+                None,
+            ));
+        }
+    }
+    if let Some(call) = between(
+        text,
+        "No function matches the given name and argument types '",
+        "'",
+    ) {
+        let (name, args) = call.split_once('(')?;
+        let args: Vec<&str> = args
+            .trim_end_matches(')')
+            .split(", ")
+            .filter(|a| !a.is_empty())
+            .map(sql_type)
+            .collect();
+        let mut expected: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_prefix(&format!("{name}(")))
+            .map(|l| {
+                let args: Vec<&str> = l
+                    .trim_end_matches('.')
+                    .trim_end_matches(')')
+                    .split(", ")
+                    .map(sql_type)
+                    .collect();
+                format!("{name}({})", args.join(", "))
+            })
+            .collect();
+        expected.dedup();
+        let expected = if expected.is_empty() {
+            String::new()
+        } else {
+            format!(" Expected: {}", expected.join(", "))
+        };
+        return Some((
+            format!(
+                "Unexpected parameters ({}) for function {name}.{expected}",
+                args.join(", ")
+            ),
+            Some(name.to_owned()),
+        ));
+    }
+    if text.contains("Physical plan does not support logical expression InSubquery")
+        || text.contains("Physical plan does not support logical expression Exists")
+    {
+        return Some((
+            "IN, EXISTS and ANY/SOME/ALL with a subquery are supported in WHERE and HAVING, not in the SELECT list"
+                .into(),
+            None,
+        ));
+    }
+    if let Some(what) = between(
+        text,
+        "Physical plan does not support logical expression ",
+        "(",
+    ) {
+        return Some((format!("Unsupported expression here: {what}"), None));
+    }
+    if let Some(value) = between(text, "Cannot cast string '", "' to value of ") {
+        let to = between(text, "' to value of ", " type").unwrap_or("");
+        return Some((
+            format!("Cannot cast '{value}' to {}", sql_type(to).to_uppercase()),
+            None,
+        ));
+    }
+    if text.contains("Divide by zero error") {
+        return Some(("Division by zero".into(), None));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validation(e: DataFusionError, sql: &str) -> String {
+        match classify_in(e, Some(sql)) {
+            Error::Validation(m) => m,
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_read_as_timestream_reports_them() {
+        let plan = |m: &str| DataFusionError::Plan(m.into());
+        assert_eq!(
+            validation(
+                DataFusionError::SchemaError(
+                    Box::new(datafusion::common::SchemaError::FieldNotFound {
+                        field: Box::new(datafusion::common::Column::new_unqualified("nope")),
+                        valid_fields: vec![],
+                    }),
+                    Box::new(None),
+                ),
+                "SELECT nope FROM t"
+            ),
+            "line 1:8: Column 'nope' does not exist"
+        );
+        assert_eq!(
+            validation(
+                plan("Invalid function 'nope'.\nDid you mean 'now'?"),
+                "SELECT\n  nope(1)"
+            ),
+            "line 2:3: Function 'nope' not registered"
+        );
+        assert_eq!(
+            validation(
+                plan("Cannot coerce arithmetic expression Int64 + Utf8 to valid types"),
+                "SELECT 1 + 'a'"
+            ),
+            "Cannot apply operator: bigint + varchar"
+        );
+        assert_eq!(
+            validation(
+                DataFusionError::Internal(
+                    "Function 'sum' failed to match any signature.\nThis issue was likely caused by a bug in \
+                     DataFusion's code. No function matches the given name and argument types 'sum(Utf8View)'.\n\
+                     \tCandidate functions:\n\tsum(Decimal)\n\tsum(Int64)\n\tsum(Float64)"
+                        .into()
+                ),
+                "SELECT sum(x) FROM t"
+            ),
+            "line 1:8: Unexpected parameters (varchar) for function sum. Expected: sum(decimal), sum(bigint), \
+             sum(double)"
+        );
+        assert_eq!(
+            clean(
+                "Internal error: x.\nThis issue was likely caused by a bug in DataFusion's code. Please"
+            ),
+            "x."
+        );
+    }
+}
