@@ -274,6 +274,7 @@ impl QueryEngine {
             .map_err(internal)?;
         }
 
+        unnest::name_unaliased(&mut statement, &ctx, recursion_limit).await;
         let aliased = aliased_columns(&statement);
         name_unnamed_columns(&mut statement);
         let plan = state_plan(&ctx, statement, original).await?;

@@ -1779,9 +1779,10 @@ pub const FUNCTIONS: &[Function] = &[
         name: r#"UNNEST"#,
         forms: &[
             r#"CROSS JOIN UNNEST(timeseries) AS t (time, value)"#,
+            r#"CROSS JOIN UNNEST(timeseries)"#,
             r#"CROSS JOIN UNNEST(array, …) AS t (a, …)"#,
         ],
-        description: r#"One row per point (element), beside the left side's columns."#,
+        description: r#"One row per point (element), beside the left side's columns; without column names, a timeseries gives columns time and value, an array of rows its fields."#,
         example: r#"SELECT max(t.value) FROM (SELECT CREATE_TIME_SERIES(time, value) AS ts FROM (VALUES (TIMESTAMP '2019-12-04 19:00:00', 35.0), (TIMESTAMP '2019-12-04 19:00:01', 38.2), (TIMESTAMP '2019-12-04 19:00:02', 45.3)) AS p(time, value)) CROSS JOIN UNNEST(ts) AS t (time, value)"#,
         result: r#"45.3"#,
         documented: false,
