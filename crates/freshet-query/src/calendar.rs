@@ -15,45 +15,45 @@ use datafusion::logical_expr::{Expr, ExprSchemable, ScalarUDF, ScalarUDFImpl, li
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 use freshet_core::{Civil, days_in_month};
 
-use crate::functions::{Arg, TIMESTAMP, TimeFn, timestamps};
+use crate::functions::{Arg, FixedFn, TIMESTAMP, timestamps};
 
 pub(crate) const NS_PER_DAY: i64 = 86_400_000_000_000;
 
-pub(crate) fn functions() -> Vec<TimeFn> {
+pub(crate) fn functions() -> Vec<FixedFn> {
     use Arg::{Bigint, TimestampOrDate, Varchar};
     let mut f = vec![
-        TimeFn::new(
+        FixedFn::new(
             "date_add",
             &[Varchar, Bigint, TimestampOrDate],
             crate::functions::Ret::LikeArg(2),
             date_add,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "date_diff",
             &[Varchar, TimestampOrDate, TimestampOrDate],
             DataType::Int64,
             date_diff,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "last_day_of_month",
             &[TimestampOrDate],
             DataType::Date32,
             last_day_of_month,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "from_iso8601_timestamp",
             &[Varchar],
             TIMESTAMP,
             from_iso8601_timestamp,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "from_iso8601_date",
             &[Varchar],
             DataType::Date32,
             from_iso8601_date,
         ),
-        TimeFn::new("current_timezone", &[], DataType::Utf8, current_timezone),
-        TimeFn::new(
+        FixedFn::new("current_timezone", &[], DataType::Utf8, current_timezone),
+        FixedFn::new(
             DATE_PLUS,
             &[TimestampOrDate, Arg::Interval, Bigint],
             DataType::Date32,
@@ -61,7 +61,7 @@ pub(crate) fn functions() -> Vec<TimeFn> {
         ),
     ];
     for (name, eval) in FIELDS {
-        f.push(TimeFn::new(
+        f.push(FixedFn::new(
             name,
             &[TimestampOrDate],
             DataType::Int64,

@@ -10,7 +10,7 @@ use datafusion::common::{DataFusionError, Result};
 use freshet_core::{Civil, days_from_civil, days_in_month};
 
 use crate::calendar::{NS_PER_DAY, day_of_week, day_of_year, iso_week};
-use crate::functions::{Arg, TIMESTAMP, TimeFn, timestamps};
+use crate::functions::{Arg, FixedFn, TIMESTAMP, timestamps};
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -36,29 +36,29 @@ const WEEKDAYS: [&str; 7] = [
     "Sunday",
 ];
 
-pub(crate) fn functions() -> Vec<TimeFn> {
+pub(crate) fn functions() -> Vec<FixedFn> {
     use Arg::{Timestamp, TimestampOrDate, Varchar};
     vec![
-        TimeFn::new(
+        FixedFn::new(
             "date_format",
             &[Timestamp, Varchar],
             DataType::Utf8,
             date_format,
         ),
-        TimeFn::new("date_parse", &[Varchar, Varchar], TIMESTAMP, date_parse),
-        TimeFn::new(
+        FixedFn::new("date_parse", &[Varchar, Varchar], TIMESTAMP, date_parse),
+        FixedFn::new(
             "format_datetime",
             &[Timestamp, Varchar],
             DataType::Utf8,
             format_datetime,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "parse_datetime",
             &[Varchar, Varchar],
             TIMESTAMP,
             parse_datetime,
         ),
-        TimeFn::new("to_iso8601", &[TimestampOrDate], DataType::Utf8, to_iso8601),
+        FixedFn::new("to_iso8601", &[TimestampOrDate], DataType::Utf8, to_iso8601),
     ]
 }
 

@@ -28,39 +28,39 @@ pub const DAY_TO_SECOND: DataType = DataType::Duration(TimeUnit::Nanosecond);
 /// Registers every function of this module in `ctx`, replacing DataFusion's functions of the same names.
 pub fn register(ctx: &SessionContext) {
     for f in [
-        TimeFn::new("bin", &[Arg::Timestamp, Arg::Interval], TIMESTAMP, bin),
-        TimeFn::new(
+        FixedFn::new("bin", &[Arg::Timestamp, Arg::Interval], TIMESTAMP, bin),
+        FixedFn::new(
             "from_milliseconds",
             &[Arg::Bigint],
             TIMESTAMP,
             from_milliseconds,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "from_nanoseconds",
             &[Arg::Bigint],
             TIMESTAMP,
             from_nanoseconds,
         ),
-        TimeFn::new("from_unixtime", &[Arg::Double], TIMESTAMP, from_unixtime),
-        TimeFn::new(
+        FixedFn::new("from_unixtime", &[Arg::Double], TIMESTAMP, from_unixtime),
+        FixedFn::new(
             "to_milliseconds",
             &[Arg::TimestampOrInterval],
             DataType::Int64,
             to_milliseconds,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "to_nanoseconds",
             &[Arg::TimestampOrInterval],
             DataType::Int64,
             to_nanoseconds,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "to_unixtime",
             &[Arg::Timestamp],
             DataType::Float64,
             to_unixtime,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "parse_duration",
             &[Arg::Varchar],
             DAY_TO_SECOND,
@@ -147,7 +147,7 @@ pub fn timestream_intervals(
     Ok((schema, batches))
 }
 
-/// What one argument of a [`TimeFn`] accepts; other types are a planning error.
+/// What one argument of a [`FixedFn`] accepts; other types are a planning error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Arg {
     /// A timestamp, date or timestamp text, as a UTC nanosecond timestamp.
@@ -167,18 +167,23 @@ pub(crate) enum Arg {
     Any,
 }
 
+/// A type Timestream takes where it wants a timestamp: a timestamp, a date, or timestamp text
+/// (`day('2019-10-12 23:10:34.000000000')`).
+pub(crate) fn timestamp_like(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Timestamp(..)
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Utf8
+            | DataType::Utf8View
+            | DataType::LargeUtf8
+    )
+}
+
 impl Arg {
     fn coerce(self, name: &str, t: &DataType) -> Result<DataType> {
-        let timestamp = matches!(
-            t,
-            DataType::Timestamp(..)
-                | DataType::Date32
-                | DataType::Date64
-                | DataType::Utf8
-                | DataType::Utf8View
-                | DataType::LargeUtf8
-                | DataType::Null
-        );
+        let timestamp = timestamp_like(t) || *t == DataType::Null;
         let interval = matches!(
             t,
             DataType::Duration(_) | DataType::Interval(_) | DataType::Null
@@ -239,7 +244,7 @@ pub(crate) fn type_name(t: &DataType) -> &'static str {
     }
 }
 
-/// The result type of a [`TimeFn`].
+/// The result type of a [`FixedFn`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Ret {
     Fixed(DataType),
@@ -255,7 +260,7 @@ impl From<DataType> for Ret {
 
 /// A function of fixed arity whose arguments are coerced per [`Arg`] and evaluated on whole arrays by `eval`.
 #[derive(Debug)]
-pub(crate) struct TimeFn {
+pub(crate) struct FixedFn {
     name: &'static str,
     args: &'static [Arg],
     ret: Ret,
@@ -263,7 +268,7 @@ pub(crate) struct TimeFn {
     eval: fn(&[ArrayRef]) -> Result<ArrayRef>,
 }
 
-impl TimeFn {
+impl FixedFn {
     pub(crate) fn new(
         name: &'static str,
         args: &'static [Arg],
@@ -281,21 +286,21 @@ impl TimeFn {
 }
 
 // Functions are identified by name: one implementation per name.
-impl PartialEq for TimeFn {
+impl PartialEq for FixedFn {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
     }
 }
 
-impl Eq for TimeFn {}
+impl Eq for FixedFn {}
 
-impl Hash for TimeFn {
+impl Hash for FixedFn {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.name.hash(state);
     }
 }
 
-impl ScalarUDFImpl for TimeFn {
+impl ScalarUDFImpl for FixedFn {
     fn name(&self) -> &str {
         self.name
     }

@@ -22,53 +22,53 @@ use datafusion::prelude::SessionContext;
 use rand::seq::SliceRandom;
 use regex::Regex;
 
-use crate::functions::{Arg, Ret, TimeFn, on_arrays, type_name};
+use crate::functions::{Arg, FixedFn, Ret, on_arrays, type_name};
 
 pub fn register(ctx: &SessionContext) {
     use Arg::*;
     let string_list = || DataType::new_list(DataType::Utf8, true);
     for f in [
-        TimeFn::new(
+        FixedFn::new(
             "hamming_distance",
             &[Varchar, Varchar],
             DataType::Int64,
             hamming_distance,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "strpos_nth",
             &[Varchar, Varchar, Bigint],
             DataType::Int64,
             |a| nth_position(a, false),
         ),
-        TimeFn::new(
+        FixedFn::new(
             "strrpos",
             &[Varchar, Varchar, Bigint],
             DataType::Int64,
             |a| nth_position(a, true),
         ),
-        TimeFn::new(
+        FixedFn::new(
             "split_limit",
             &[Varchar, Varchar, Bigint],
             string_list(),
             split_limit,
         ),
-        TimeFn::new("bit_count", &[Bigint, Bigint], DataType::Int64, bit_count),
-        TimeFn::new("from_base", &[Varchar, Bigint], DataType::Int64, from_base),
-        TimeFn::new("to_base", &[Bigint, Bigint], DataType::Utf8, to_base),
-        TimeFn::new("shuffle", &[Array], Ret::LikeArg(0), shuffle),
-        TimeFn::new(
+        FixedFn::new("bit_count", &[Bigint, Bigint], DataType::Int64, bit_count),
+        FixedFn::new("from_base", &[Varchar, Bigint], DataType::Int64, from_base),
+        FixedFn::new("to_base", &[Bigint, Bigint], DataType::Utf8, to_base),
+        FixedFn::new("shuffle", &[Array], Ret::LikeArg(0), shuffle),
+        FixedFn::new(
             "regexp_extract_all",
             &[Varchar, Varchar, Bigint],
             string_list(),
             regexp_extract_all,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "trino_substr",
             &[Varchar, Bigint, Bigint],
             DataType::Utf8,
             substr,
         ),
-        TimeFn::new(
+        FixedFn::new(
             "regexp_split",
             &[Varchar, Varchar],
             string_list(),
@@ -77,20 +77,20 @@ pub fn register(ctx: &SessionContext) {
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(f));
     }
-    ctx.register_udf(ScalarUDF::new_from_impl(TimeFn::new(
+    ctx.register_udf(ScalarUDF::new_from_impl(FixedFn::new(
         "typeof",
         &[Any],
         DataType::Utf8,
         typeof_,
     )));
     ctx.register_udf(ScalarUDF::new_from_impl(Concat::default()));
-    ctx.register_udf(ScalarUDF::new_from_impl(TimeFn::new(
+    ctx.register_udf(ScalarUDF::new_from_impl(FixedFn::new(
         "trino_reverse",
         &[Any],
         Ret::LikeArg(0),
         reverse,
     )));
-    ctx.register_udf(ScalarUDF::new_from_impl(TimeFn::new(
+    ctx.register_udf(ScalarUDF::new_from_impl(FixedFn::new(
         "distinct_key",
         &[Any],
         Ret::Fixed(DataType::Int64),

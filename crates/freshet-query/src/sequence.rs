@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::calendar::NS_PER_DAY;
-use crate::functions::{DAY_TO_SECOND, TIMESTAMP, timestamps};
+use crate::functions::{DAY_TO_SECOND, TIMESTAMP, timestamp_like, timestamps};
 
 /// Trino's limit on the length of one sequence.
 const MAX_ENTRIES: i64 = 10_000;
@@ -35,19 +35,6 @@ impl Default for Sequence {
 
 fn is_integer(t: &DataType) -> bool {
     t.is_integer() || matches!(t, DataType::Null)
-}
-
-/// A timestamp, or a date, or timestamp text (`sequence('2023-04-02 19:26:12', '2023-04-06 19:26:12', 1d)`).
-fn is_time(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Timestamp(..)
-            | DataType::Date32
-            | DataType::Date64
-            | DataType::Utf8
-            | DataType::Utf8View
-            | DataType::LargeUtf8
-    )
 }
 
 impl ScalarUDFImpl for Sequence {
@@ -70,10 +57,10 @@ impl ScalarUDFImpl for Sequence {
             [DataType::Date32, DataType::Date32, s] if interval(s) => {
                 Ok(vec![DataType::Date32, DataType::Date32, DAY_TO_SECOND])
             }
-            [a, b, s] if is_time(a) && is_time(b) && interval(s) => {
+            [a, b, s] if timestamp_like(a) && timestamp_like(b) && interval(s) => {
                 Ok(vec![TIMESTAMP, TIMESTAMP, DAY_TO_SECOND])
             }
-            [a, b] if is_time(a) && is_time(b) => Ok(vec![TIMESTAMP, TIMESTAMP]),
+            [a, b] if timestamp_like(a) && timestamp_like(b) => Ok(vec![TIMESTAMP, TIMESTAMP]),
             _ => plan_err!(
                 "Unexpected parameters ({}) for function sequence. Expected: sequence(bigint, bigint), \
                  sequence(bigint, bigint, bigint), sequence(date, date), sequence(date, date, interval day to \

@@ -35,7 +35,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::functions::{DAY_TO_SECOND, TIMESTAMP, on_arrays, type_name};
+use crate::functions::{DAY_TO_SECOND, TIMESTAMP, on_arrays, timestamp_like, type_name};
 
 /// The value type of a timeseries type, or `None` for any other type.
 pub fn value_type(t: &DataType) -> Option<&DataType> {
@@ -171,13 +171,6 @@ fn is_numeric(t: &DataType) -> bool {
     t.is_numeric() || matches!(t, DataType::Null)
 }
 
-fn is_time(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
-    ) || matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-}
-
 fn is_interval(t: &DataType) -> bool {
     matches!(t, DataType::Duration(_) | DataType::Interval(_))
 }
@@ -195,10 +188,10 @@ impl ScalarUDFImpl for SeriesFn {
         let numeric_series = |t: &DataType| value_type(t).is_some_and(is_numeric);
         let series = |t: &DataType| value_type(t).is_some();
         let target = |t: &DataType| match t {
-            DataType::List(f) if is_time(f.data_type()) => {
+            DataType::List(f) if timestamp_like(f.data_type()) => {
                 Some(DataType::new_list(TIMESTAMP, true))
             }
-            t if is_time(t) => Some(TIMESTAMP),
+            t if timestamp_like(t) => Some(TIMESTAMP),
             _ => None,
         };
         let ok = match (self.kind, args) {
