@@ -6,14 +6,20 @@
 //! - `count_if(c)` → `count(CASE WHEN c THEN 1 END)`;
 //! - `approx_percentile(x, p)` → `approx_percentile_cont(p) WITHIN GROUP (ORDER BY x)`;
 //! - `regexp_extract(s, p [, g])` → group `g` (default 0, the whole match) of `regexp_match`;
-//! - renamed: `is_nan` → `isnan`, `element_at` → `array_element`, `split` → `string_to_array`, `ceiling` → `ceil`,
-//!   `truncate` → `trunc`, `sign` → `signum`, `every` → `bool_and`, `arbitrary` → `first_value`, `codepoint` →
-//!   `ascii`, `levenshtein_distance` → `levenshtein`;
-//! - `localtime`, `localtimestamp` → `current_time`, `current_timestamp` (all times are UTC);
+//! - renamed (see `replacement` for the full list): `is_nan` → `isnan`, `element_at` → `array_element`, `ceiling`
+//!   → `ceil`, `every` → `bool_and`, `arbitrary` → `first_value`, `zip` → `arrays_zip`, `repeat` →
+//!   `array_repeat`, `variance` → `var_samp`, `bitwise_and_agg` → `bit_and`…; `localtime`, `localtimestamp` →
+//!   `current_time`, `current_timestamp` (all times are UTC);
+//! - other arities or semantics onto DataFusion's functions or Freshet's (`library.rs`): `split(s, d [, n])`,
+//!   `strpos(s, x [, n])`, `strrpos`, 2-argument `replace` and `regexp_replace` (every match), `slice`, the
+//!   `bitwise_*` functions as operators, `e()`, `nan()`, `infinity()`, `is_finite`, `random(n)`, `nanosecond`,
+//!   `geometric_mean`, `max_by`/`min_by`/`max`/`min` with a count, `try` (see `try_of`), `reverse`, `concat`,
+//!   `substr` (negative starts) and `approx_distinct` of doubles; `length`, `strpos`, `position`, `extract` and
+//!   `levenshtein_distance` as BIGINT;
 //! - `filter`, `transform`, `any_match` → `array_filter`, `array_transform`, `array_any_match`; inside a lambda,
 //!   a row field of a parameter (`x.value`) → `get_field(x, 'value')`;
 //! - `create_time_series(t, v)` → `array_agg(named_struct('time', t, 'value', v) ORDER BY t) FILTER (WHERE v IS
-//!   NOT NULL)`: a timeseries is an array of `(time, value)` rows (see `timeseries.rs`);
+//!   NOT NULL AND t IS NOT NULL)`: a timeseries is an array of `(time, value)` rows (see `timeseries.rs`);
 //! - `UNNEST(rows) AS t(a, b…)`, one array of rows unnested into several columns → `UNNEST(row_field_list(rows,
 //!   1), row_field_list(rows, 2)…)`, one array per row field, which DataFusion unnests side by side.
 
@@ -291,7 +297,8 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         // DataFusion's sketch takes integers and strings; Trino's second argument (the error) is not needed.
         ("approx_distinct", [x] | [x, _]) if plain => format!("approx_distinct(distinct_key({x}))"),
         ("create_time_series", [t, v]) if plain => format!(
-            "array_agg(named_struct('time', {t}, 'value', {v}) ORDER BY {t}) FILTER (WHERE ({v}) IS NOT NULL)"
+            "array_agg(named_struct('time', {t}, 'value', {v}) ORDER BY {t}) FILTER (WHERE ({v}) IS NOT NULL AND ({t}) IS \
+             NOT NULL)"
         ),
         ("regexp_extract", [s, p]) if plain => {
             format!("array_element(regexp_match({s}, concat('(', {p}, ')')), 1)")
@@ -352,7 +359,7 @@ mod tests {
         assert_eq!(
             rewritten("SELECT filter(ts, x -> x.value > 1), create_time_series(time, v) FROM t"),
             "SELECT array_filter(ts, x -> get_field(x, 'value') > 1), array_agg(named_struct('time', time, \
-             'value', v) ORDER BY time) FILTER (WHERE (v) IS NOT NULL) FROM t"
+             'value', v) ORDER BY time) FILTER (WHERE (v) IS NOT NULL AND (time) IS NOT NULL) FROM t"
         );
         assert_eq!(
             rewritten(
