@@ -170,7 +170,7 @@ fn step(unit: &str) -> Result<Step> {
 }
 
 /// Adds months, keeping the day unless the month is shorter (then its last day), as Trino does.
-fn add_months(ns: i64, months: i64) -> Option<i64> {
+pub(crate) fn add_months(ns: i64, months: i64) -> Option<i64> {
     let c = Civil::from_nanos(ns);
     let total = c.year.checked_mul(12)? + (c.month - 1) + months;
     let (year, month) = (total.div_euclid(12), total.rem_euclid(12) + 1);

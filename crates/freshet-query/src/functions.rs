@@ -24,6 +24,7 @@ use datafusion::prelude::SessionContext;
 
 pub const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Nanosecond, None);
 pub const DAY_TO_SECOND: DataType = DataType::Duration(TimeUnit::Nanosecond);
+pub const YEAR_TO_MONTH: DataType = DataType::Interval(IntervalUnit::YearMonth);
 
 /// Registers every function of this module in `ctx`, replacing DataFusion's functions of the same names.
 pub fn register(ctx: &SessionContext) {

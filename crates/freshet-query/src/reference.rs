@@ -878,7 +878,7 @@ pub const FUNCTIONS: &[Function] = &[
             r#"sequence(start, stop [, step]) → array(date)"#,
             r#"sequence(start, stop [, step]) → array(timestamp)"#,
         ],
-        description: r#"From start to stop by step (1, or one day, by default; an interval day to second for dates and timestamps); at most 10,000 entries."#,
+        description: r#"From start to stop by step (1, or one day, by default; an interval for dates and timestamps, day to second or year to month); at most 10,000 entries."#,
         example: r#"SELECT sequence(3, 15, 2)"#,
         result: r#"[3, 5, 7, 9, 11, 13, 15]"#,
         documented: true,

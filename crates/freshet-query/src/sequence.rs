@@ -1,21 +1,21 @@
-//! Trino's `sequence`: `sequence(start, stop [, step])` over integers (step 1 by default), dates (one day by
-//! default) and timestamps (an `interval day to second` step), both ends included. Timestream queries use it to
-//! build the timestamps of a regular series: `sequence(min(time), max(time), 15s)`.
+//! Trino's `sequence`: `sequence(start, stop [, step])` over integers (step 1 by default), dates and timestamps
+//! (one day by default; an `interval day to second` or `interval year to month` step), both ends included.
+//! Timestream queries use it to build the timestamps of a regular series: `sequence(min(time), max(time), 15s)`.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, PrimitiveBuilder};
 use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, DurationNanosecondType, Int64Type,
-    TimestampNanosecondType,
+    ArrowPrimitiveType, DataType, Date32Type, DurationNanosecondType, Int64Type, IntervalUnit,
+    IntervalYearMonthType, TimestampNanosecondType,
 };
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::calendar::NS_PER_DAY;
-use crate::functions::{DAY_TO_SECOND, TIMESTAMP, timestamp_like, timestamps};
+use crate::calendar::{NS_PER_DAY, add_months};
+use crate::functions::{DAY_TO_SECOND, TIMESTAMP, YEAR_TO_MONTH, timestamp_like, timestamps};
 
 /// Trino's limit on the length of one sequence.
 const MAX_ENTRIES: i64 = 10_000;
@@ -54,8 +54,18 @@ impl ScalarUDFImpl for Sequence {
                 Ok(vec![DataType::Int64; 3])
             }
             [DataType::Date32, DataType::Date32] => Ok(vec![DataType::Date32; 2]),
+            [
+                DataType::Date32,
+                DataType::Date32,
+                DataType::Interval(IntervalUnit::YearMonth),
+            ] => Ok(vec![DataType::Date32, DataType::Date32, YEAR_TO_MONTH]),
             [DataType::Date32, DataType::Date32, s] if interval(s) => {
                 Ok(vec![DataType::Date32, DataType::Date32, DAY_TO_SECOND])
+            }
+            [a, b, DataType::Interval(IntervalUnit::YearMonth)]
+                if timestamp_like(a) && timestamp_like(b) =>
+            {
+                Ok(vec![TIMESTAMP, TIMESTAMP, YEAR_TO_MONTH])
             }
             [a, b, s] if timestamp_like(a) && timestamp_like(b) && interval(s) => {
                 Ok(vec![TIMESTAMP, TIMESTAMP, DAY_TO_SECOND])
@@ -64,7 +74,9 @@ impl ScalarUDFImpl for Sequence {
             _ => plan_err!(
                 "Unexpected parameters ({}) for function sequence. Expected: sequence(bigint, bigint), \
                  sequence(bigint, bigint, bigint), sequence(date, date), sequence(date, date, interval day to \
-                 second), sequence(timestamp, timestamp), sequence(timestamp, timestamp, interval day to second)",
+                 second), sequence(date, date, interval year to month), sequence(timestamp, timestamp), \
+                 sequence(timestamp, timestamp, interval day to second), sequence(timestamp, timestamp, interval \
+                 year to month)",
                 args.iter()
                     .map(|t| crate::functions::type_name(t))
                     .collect::<Vec<_>>()
@@ -87,25 +99,79 @@ impl ScalarUDFImpl for Sequence {
     }
 }
 
+/// A sequence's step: a fixed amount (integers, nanoseconds) or a number of months.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Fixed(i64),
+    Months(i64),
+}
+
+impl Step {
+    fn is_zero(self) -> bool {
+        matches!(self, Self::Fixed(0) | Self::Months(0))
+    }
+
+    fn rising(self) -> bool {
+        matches!(self, Self::Fixed(s) | Self::Months(s) if s > 0)
+    }
+}
+
 /// The values `start, start + step, …` up to `stop`, checked as Trino checks them.
-fn steps(start: i64, stop: i64, step: i64) -> Result<impl Iterator<Item = i64>> {
-    if step == 0 {
+fn steps(start: i64, stop: i64, step: Step) -> Result<Vec<i64>> {
+    if step.is_zero() {
         return Err(DataFusionError::Execution("step must not be zero".into()));
     }
-    if (step > 0 && stop < start) || (step < 0 && stop > start) {
+    if (step.rising() && stop < start) || (!step.rising() && stop > start) {
         return Err(DataFusionError::Execution(
             "sequence stop value should be greater than or equal to start value if step is greater than zero \
              otherwise stop should be less than or equal to start"
                 .into(),
         ));
     }
-    let count = (i128::from(stop) - i128::from(start)) / i128::from(step) + 1;
-    if count > i128::from(MAX_ENTRIES) {
-        return Err(DataFusionError::Execution(format!(
+    let too_many = || {
+        DataFusionError::Execution(format!(
             "result of sequence function must not have more than {MAX_ENTRIES} entries"
-        )));
+        ))
+    };
+    match step {
+        Step::Fixed(step) => {
+            let count = (i128::from(stop) - i128::from(start)) / i128::from(step) + 1;
+            if count > i128::from(MAX_ENTRIES) {
+                return Err(too_many());
+            }
+            Ok((0..count as i64).map(|k| start + k * step).collect())
+        }
+        // Each value is `start` plus k steps of months (a day past the month's end becomes its last day).
+        Step::Months(months) => {
+            let mut out = Vec::new();
+            for k in 0i64.. {
+                let v = k
+                    .checked_mul(months)
+                    .and_then(|m| add_months(start, m))
+                    .ok_or_else(|| {
+                        DataFusionError::Execution("sequence value out of range".into())
+                    })?;
+                if (months > 0 && v > stop) || (months < 0 && v < stop) {
+                    break;
+                }
+                if out.len() as i64 == MAX_ENTRIES {
+                    return Err(too_many());
+                }
+                out.push(v);
+            }
+            Ok(out)
+        }
     }
-    Ok((0..count as i64).map(move |k| start + k * step))
+}
+
+/// Row `i` of a step argument: an `interval day to second` in nanoseconds or an `interval year to month`.
+fn step_at(step: &ArrayRef, i: usize) -> Step {
+    match step.data_type() {
+        DataType::Interval(_) => Step::Months(i64::from(
+            step.as_primitive::<IntervalYearMonthType>().value(i),
+        )),
+        _ => Step::Fixed(step.as_primitive::<DurationNanosecondType>().value(i)),
+    }
 }
 
 fn sequences(a: &[ArrayRef]) -> Result<ArrayRef> {
@@ -122,49 +188,45 @@ fn sequences(a: &[ArrayRef]) -> Result<ArrayRef> {
                     Ok((
                         start.value(i),
                         stop.value(i),
-                        step.map_or(1, |s| s.value(i)),
+                        Step::Fixed(step.map_or(1, |s| s.value(i))),
                     ))
                 },
                 |v| v,
             )
         }
         DataType::Date32 => {
+            // Computed in nanoseconds, as timestamps at midnight.
             let (start, stop) = (
                 a[0].as_primitive::<Date32Type>(),
                 a[1].as_primitive::<Date32Type>(),
             );
-            let step = a.get(2).map(|s| s.as_primitive::<DurationNanosecondType>());
             build::<Date32Type>(
                 a,
                 |i| {
-                    let step = match step.map(|s| s.value(i)) {
-                        None => 1,
-                        Some(ns) if ns % NS_PER_DAY == 0 => ns / NS_PER_DAY,
-                        Some(_) => {
+                    let step = match a.get(2).map(|s| step_at(s, i)) {
+                        None => Step::Fixed(NS_PER_DAY),
+                        Some(Step::Fixed(ns)) if ns % NS_PER_DAY != 0 => {
                             return Err(DataFusionError::Execution(
                                 "sequence step must be a day interval if start and end values are dates"
                                     .into(),
                             ));
                         }
+                        Some(step) => step,
                     };
-                    Ok((i64::from(start.value(i)), i64::from(stop.value(i)), step))
+                    let ns = |d: i32| i64::from(d) * NS_PER_DAY;
+                    Ok((ns(start.value(i)), ns(stop.value(i)), step))
                 },
-                // Both ends are dates and the step is whole days, so every value is a date too.
-                |d| d as i32,
+                // Both ends are dates and the step is whole days or months, so every value is a date too.
+                |ns| (ns / NS_PER_DAY) as i32,
             )
         }
         _ => {
             let (start, stop) = (timestamps(&a[0]), timestamps(&a[1]));
-            // One day by default.
-            let step = a.get(2).map(|s| s.as_primitive::<DurationNanosecondType>());
             build::<TimestampNanosecondType>(
                 a,
                 |i| {
-                    Ok((
-                        start.value(i),
-                        stop.value(i),
-                        step.map_or(NS_PER_DAY, |s| s.value(i)),
-                    ))
+                    let step = a.get(2).map_or(Step::Fixed(NS_PER_DAY), |s| step_at(s, i));
+                    Ok((start.value(i), stop.value(i), step))
                 },
                 |t| t,
             )
@@ -176,7 +238,7 @@ fn sequences(a: &[ArrayRef]) -> Result<ArrayRef> {
 /// a null argument gives a null list.
 fn build<T: ArrowPrimitiveType>(
     a: &[ArrayRef],
-    bounds: impl Fn(usize) -> Result<(i64, i64, i64)>,
+    bounds: impl Fn(usize) -> Result<(i64, i64, Step)>,
     native: impl Fn(i64) -> T::Native,
 ) -> Result<ArrayRef> {
     let mut out = ListBuilder::new(PrimitiveBuilder::<T>::new());
@@ -200,11 +262,23 @@ mod tests {
 
     #[test]
     fn steps_follow_trino() {
-        assert_eq!(steps(1, 10, 4).unwrap().collect::<Vec<_>>(), [1, 5, 9]);
-        assert_eq!(steps(3, 1, -1).unwrap().collect::<Vec<_>>(), [3, 2, 1]);
-        assert!(steps(1, 3, 0).is_err());
-        assert!(steps(3, 1, 1).is_err());
-        assert!(steps(0, 10_000, 1).is_err(), "10,001 entries");
-        assert_eq!(steps(1, 10_000, 1).unwrap().count(), 10_000);
+        assert_eq!(steps(1, 10, Step::Fixed(4)).unwrap(), [1, 5, 9]);
+        assert_eq!(steps(3, 1, Step::Fixed(-1)).unwrap(), [3, 2, 1]);
+        assert!(steps(1, 3, Step::Fixed(0)).is_err());
+        assert!(steps(3, 1, Step::Fixed(1)).is_err());
+        assert!(steps(0, 10_000, Step::Fixed(1)).is_err(), "10,001 entries");
+        assert_eq!(steps(1, 10_000, Step::Fixed(1)).unwrap().len(), 10_000);
+        // Months from 2020-01-31: the day is kept where the month has it, else the month's last day.
+        let day = |y, m, d| freshet_core::days_from_civil(y, m, d) * NS_PER_DAY;
+        assert_eq!(
+            steps(day(2020, 1, 31), day(2020, 4, 30), Step::Months(1)).unwrap(),
+            [
+                day(2020, 1, 31),
+                day(2020, 2, 29),
+                day(2020, 3, 31),
+                day(2020, 4, 30)
+            ]
+        );
+        assert!(steps(day(2020, 1, 1), day(2019, 1, 1), Step::Months(1)).is_err());
     }
 }
