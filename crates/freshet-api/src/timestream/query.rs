@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::database::scope;
-use super::results::paginate;
+use super::results::{PAGE_BYTES, paginate};
 use super::validate::Violations;
 use crate::AppState;
 use crate::auth::VerifiedRequest;
@@ -69,6 +69,13 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
             row.push_str("{\"Data\":");
             join_into(&mut row, columns.iter().map(|c| c.get(i)));
             row.push('}');
+            if row.len() > PAGE_BYTES {
+                // AWS's wording (Query documentation).
+                return Err(ApiError::QueryExecution(
+                    "Query aborted as max page response size has been exceeded by the output result row"
+                        .into(),
+                ));
+            }
             rows.push(row);
         }
     }
