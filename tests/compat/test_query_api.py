@@ -152,3 +152,13 @@ def test_timeseries_results_and_unnest(tsq, aws_cli, table):
     assert [[d["ScalarValue"] for d in r["Data"]] for r in unnested["Rows"]] == [
         [f"h{i:02d}", str(i), str(i)] for i in range(ROWS)
     ]
+
+
+def test_output_columns_may_share_a_name(tsq, table):
+    """Trino lets two output columns have one name; DataFusion plans them under others, the result keeps them."""
+    out = tsq.query(QueryString=f"SELECT host, host, measure_value::bigint AS v, 1 AS v FROM {table} "
+                                "WHERE host = 'h03'")
+    assert [c["Name"] for c in out["ColumnInfo"]] == ["host", "host", "v", "v"]
+    assert [d["ScalarValue"] for d in out["Rows"][0]["Data"]] == ["h03", "h03", "3", "1"]
+    prepared = tsq.prepare_query(QueryString=f"SELECT host, host FROM {table}", ValidateOnly=True)
+    assert [c["Name"] for c in prepared["Columns"]] == ["host", "host"]

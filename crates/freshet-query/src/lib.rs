@@ -110,11 +110,15 @@ impl QueryEngine {
     }
 
     async fn run_here(&self, scope: &Scope, original: &str) -> Result<QueryResult> {
-        let (ctx, plan, scanned) = match self.plan(scope, original).await? {
+        let (ctx, plan, scanned, names) = match self.plan(scope, original).await? {
             Planned::Show(result) => return Ok(result),
             Planned::Query {
-                ctx, plan, scanned, ..
-            } => (ctx, plan, scanned),
+                ctx,
+                plan,
+                scanned,
+                names,
+                ..
+            } => (ctx, plan, scanned, names),
         };
         let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let located = |e| classify_in(e, Some(original));
@@ -122,6 +126,10 @@ impl QueryEngine {
         let batches = df.collect().await.map_err(located)?;
         let schema = batches.first().map_or(plan_schema, |b| b.schema());
         let (schema, batches) = functions::timestream_intervals(schema, batches)?;
+        let (schema, batches) = match names {
+            Some(names) => renamed(&schema, batches, &names)?,
+            None => (schema, batches),
+        };
         Ok(QueryResult {
             schema,
             batches,
@@ -147,7 +155,12 @@ impl QueryEngine {
                         aliased: false,
                     })
                     .collect(),
-                Planned::Query { plan, aliased, .. } => {
+                Planned::Query {
+                    plan,
+                    aliased,
+                    names,
+                    ..
+                } => {
                     let schema = plan.schema();
                     (0..schema.fields().len())
                         .map(|i| {
@@ -160,7 +173,10 @@ impl QueryEngine {
                                 TableReference::Bare { .. } => None,
                             });
                             PreparedColumn {
-                                name: field.name().clone(),
+                                name: names
+                                    .as_ref()
+                                    .and_then(|n| n.get(i).cloned())
+                                    .unwrap_or_else(|| field.name().clone()),
                                 data_type: field.data_type().clone(),
                                 source,
                                 aliased: aliased.get(i).copied().unwrap_or(false),
@@ -276,13 +292,14 @@ impl QueryEngine {
 
         unnest::name_unaliased(&mut statement, &ctx, recursion_limit).await;
         let aliased = aliased_columns(&statement);
-        name_unnamed_columns(&mut statement);
+        let names = name_unnamed_columns(&mut statement);
         let plan = state_plan(&ctx, statement, original).await?;
         Ok(Planned::Query {
             ctx: Box::new(ctx),
             plan,
             scanned,
             aliased,
+            names,
         })
     }
 }
@@ -297,6 +314,8 @@ enum Planned {
         scanned: Arc<AtomicU64>,
         /// Whether each output column was named by an alias in the query.
         aliased: Vec<bool>,
+        /// The output columns' names, when some repeat (planned under other names, which DataFusion requires).
+        names: Option<Vec<String>>,
     },
 }
 
@@ -352,18 +371,21 @@ async fn state_plan(
 /// Names output columns as Trino does: a column reference or an alias keeps its name, any other expression of the
 /// outermost SELECT is `_col<i>`. The names are given as aliases before planning, which also keeps DataFusion from
 /// refusing two identical unnamed expressions (`SELECT 1year, 12month`). A SELECT with `*` is left alone.
-fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) {
+///
+/// Trino also lets two output columns share a name (`SELECT a, a`), which DataFusion refuses: a repeated name is
+/// planned under another and the names to give the result are returned.
+fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) -> Option<Vec<String>> {
     use datafusion::sql::sqlparser::ast::{
         Expr as SqlExpr, Ident, SelectItem, SetExpr, Statement as SqlStatement,
     };
     let datafusion::sql::parser::Statement::Statement(inner) = statement else {
-        return;
+        return None;
     };
     let SqlStatement::Query(query) = inner.as_mut() else {
-        return;
+        return None;
     };
     let SetExpr::Select(select) = query.body.as_mut() else {
-        return;
+        return None;
     };
     if select.projection.iter().any(|i| {
         matches!(
@@ -371,8 +393,10 @@ fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
         )
     }) {
-        return;
+        return None;
     }
+    let mut names = Vec::with_capacity(select.projection.len());
+    let mut repeated = false;
     for (i, item) in select.projection.iter_mut().enumerate() {
         if let SelectItem::UnnamedExpr(expr) = item
             && !matches!(
@@ -385,7 +409,50 @@ fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) {
                 alias: Ident::with_quote('"', format!("_col{i}")),
             };
         }
+        let name = match item {
+            SelectItem::UnnamedExpr(SqlExpr::Identifier(id)) => id.value.clone(),
+            SelectItem::UnnamedExpr(SqlExpr::CompoundIdentifier(ids)) => {
+                ids.last().map(|id| id.value.clone()).unwrap_or_default()
+            }
+            SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+            _ => String::new(),
+        };
+        if names.contains(&name) {
+            repeated = true;
+            let expr = match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+                _ => continue,
+            };
+            *item = SelectItem::ExprWithAlias {
+                expr,
+                alias: Ident::with_quote('"', format!("__freshet_column_{i}")),
+            };
+        }
+        names.push(name);
     }
+    repeated.then_some(names)
+}
+
+/// The result with its columns named `names`, in order.
+fn renamed(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    names: &[String],
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(names)
+        .map(|(f, n)| f.as_ref().clone().with_name(n))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batches = batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    Ok((schema, batches))
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
