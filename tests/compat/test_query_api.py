@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from compat_support import client_error, unique
+from compat_support import Server, client_error, make_client, require_binary, unique
 
 ROWS = 50
 
@@ -162,3 +162,44 @@ def test_output_columns_may_share_a_name(tsq, table):
     assert [d["ScalarValue"] for d in out["Rows"][0]["Data"]] == ["h03", "h03", "3", "1"]
     prepared = tsq.prepare_query(QueryString=f"SELECT host, host FROM {table}", ValidateOnly=True)
     assert [c["Name"] for c in prepared["Columns"]] == ["host", "host"]
+
+
+# A query of about 30 million rows: long enough to outlast a call's 1 ms wait.
+SLOW = ("SELECT count(*) FROM (SELECT * FROM UNNEST(sequence(1, 10000)) AS a(x)) "
+        "CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 3000)) AS b(y))")
+
+
+def test_long_queries_answer_with_a_token_to_poll(tmp_path, aws_cli):
+    """A query still running when its call's wait ends gets a NextToken and no rows; polling, boto3's paginator and
+    the CLI's automatic pagination all reach the result, and CancelQuery makes later polls a ConflictException."""
+    srv = Server.start(require_binary(), tmp_path / "data", extra_args=("--query-wait-ms", "1"))
+    try:
+        tsq = make_client("timestream-query", srv.url)
+        first = tsq.query(QueryString=SLOW)
+        column_info = [{"Name": "_col0", "Type": {"ScalarType": "BIGINT"}}]
+        assert first["Rows"] == [] and first["ColumnInfo"] == column_info
+        assert first["QueryStatus"]["ProgressPercentage"] == 0.0
+        assert first["NextToken"].startswith(first["QueryId"])
+        out = first
+        for _ in range(10_000):
+            out = tsq.query(QueryString=SLOW, NextToken=out["NextToken"])
+            if out["Rows"]:
+                break
+        assert out["Rows"] == [{"Data": [{"ScalarValue": "30000000"}]}]
+        assert out["ColumnInfo"] == column_info
+        assert out["QueryStatus"]["ProgressPercentage"] == 100.0 and "NextToken" not in out
+
+        pages = list(tsq.get_paginator("query").paginate(QueryString=SLOW))
+        assert [r for p in pages for r in p["Rows"]] == [{"Data": [{"ScalarValue": "30000000"}]}]
+
+        result = aws_cli("timestream-query", "query", "--query-string", SLOW, "--endpoint-url", srv.url,
+                         endpoint=False)
+        assert result.rc == 0, result.stderr
+        assert result.out["Rows"] == [{"Data": [{"ScalarValue": "30000000"}]}]
+        assert result.out["ColumnInfo"] == column_info
+
+        running = tsq.query(QueryString=SLOW)
+        tsq.cancel_query(QueryId=running["QueryId"])
+        client_error("ConflictException", 409, tsq.query, QueryString=SLOW, NextToken=running["NextToken"])
+    finally:
+        srv.stop()

@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// [env: FRESHET_PERSIST_AFTER]
     #[arg(long, value_name = "SECS")]
     pub persist_after: Option<String>,
+    /// Milliseconds a Query call waits for its query; a query still running is answered with a NextToken to poll
+    /// [default: 20000] [env: FRESHET_QUERY_WAIT_MS]
+    #[arg(long, value_name = "MS")]
+    pub query_wait_ms: Option<String>,
 }
 
 /// The keys a `--config` file may hold.
@@ -54,6 +58,7 @@ struct FileConfig {
     log_format: Option<String>,
     write_buffer_limit: Option<u64>,
     persist_after: Option<u64>,
+    query_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +78,7 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub write_buffer_limit: usize,
     pub persist_after: std::time::Duration,
+    pub query_wait: std::time::Duration,
     pub master_key_file: Option<PathBuf>,
     pub account_id: Option<AccountId>,
     pub root_access_key: Option<(AccessKeyId, Secret)>,
@@ -161,6 +167,13 @@ impl ServeConfig {
             file.persist_after,
             60,
         )?;
+        let query_wait_ms = number(
+            "--query-wait-ms",
+            args.query_wait_ms,
+            "FRESHET_QUERY_WAIT_MS",
+            file.query_wait_ms,
+            20_000,
+        )?;
 
         let account_id = env_get("FRESHET_ACCOUNT_ID")
             .map(|s| AccountId::parse(&s).context("FRESHET_ACCOUNT_ID"))
@@ -193,6 +206,7 @@ impl ServeConfig {
             log_format,
             write_buffer_limit: usize::try_from(write_buffer_limit).unwrap_or(usize::MAX),
             persist_after: std::time::Duration::from_secs(persist_after.max(1)),
+            query_wait: std::time::Duration::from_millis(query_wait_ms),
             master_key_file: env_get("FRESHET_MASTER_KEY_FILE").map(PathBuf::from),
             account_id,
             root_access_key,

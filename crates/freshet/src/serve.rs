@@ -132,7 +132,7 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         metrics: Arc::new(Metrics::default()),
         storage,
         query,
-        results: Arc::default(),
+        results: Arc::new(freshet_api::QueryResults::new(config.query_wait)),
     };
     tracing::info!(%bound, account = %boot.account_id, data_dir = %dir.display(), "freshet serving");
     eprintln!("freshet: listening on http://{bound}");

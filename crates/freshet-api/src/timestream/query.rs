@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::database::scope;
-use super::results::{PAGE_BYTES, paginate};
+use super::results::{Finished, PAGE_BYTES, Page, paginate};
 use super::validate::Violations;
 use crate::AppState;
 use crate::auth::VerifiedRequest;
@@ -41,18 +41,100 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
     let sql = r.query_string.unwrap_or_default();
     let principal = req.principal.arn().to_string();
     if let Some(t) = &r.next_token {
-        return app.results.page(&principal, &sql, t);
+        return next_page(app, &principal, &sql, t).await;
     }
     if let Some(t) = &r.client_token
         && let Some(earlier) = app.results.repeated(&principal, t, &sql)
     {
         return Ok(earlier);
     }
-    let result = app
-        .query
-        .run(&scope(req), &sql)
-        .await
-        .map_err(query_error)?;
+    // The query runs in a task of its own. A call answers with the first page when the query ends within the
+    // wait (AWS's calls last at most 60 s); otherwise with a NextToken and no rows, and later calls with that
+    // token wait again.
+    let query_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    let max_rows = r.max_rows.and_then(|m| usize::try_from(m).ok());
+    let (engine, text) = (app.query.clone(), sql.clone());
+    let scope = scope(req);
+    let task_scope = scope.clone();
+    let mut task =
+        tokio::spawn(async move { run_encoded(&engine, &task_scope, &text, max_rows).await });
+    match tokio::time::timeout(app.results.wait(), &mut task).await {
+        Ok(joined) => {
+            let (column_info, pages, status) = joined.map_err(task_failed)??;
+            Ok(app.results.first_page(
+                &principal,
+                &sql,
+                r.client_token.as_deref(),
+                query_id,
+                column_info,
+                pages,
+                status,
+            ))
+        }
+        Err(_) => {
+            // The columns it will return, for the answers while it runs (SDK paginators keep the first page's).
+            let columns = app.query.prepare(&scope, &sql).await.unwrap_or_default();
+            let column_info: Vec<Json> = columns
+                .iter()
+                .map(|c| json!({ "Name": c.name, "Type": column_type(&c.data_type) }))
+                .collect();
+            let (done, running) = app.results.start(
+                &principal,
+                &sql,
+                r.client_token.as_deref(),
+                &query_id,
+                json!(column_info),
+                task.abort_handle(),
+            );
+            let results = app.results.clone();
+            tokio::spawn(async move {
+                let outcome = task.await.map_err(task_failed).and_then(|r| r);
+                results.finish(&query_id, outcome);
+                let _ = done.send(true);
+            });
+            Ok(running)
+        }
+    }
+}
+
+fn task_failed(e: tokio::task::JoinError) -> ApiError {
+    if e.is_cancelled() {
+        ApiError::Conflict("The query was canceled.".into())
+    } else {
+        ApiError::Internal(format!("query task failed: {e}"))
+    }
+}
+
+/// The page a `NextToken` stands for; while its query still runs, waits for it up to the wait.
+async fn next_page(
+    app: &AppState,
+    principal: &str,
+    sql: &str,
+    token: &str,
+) -> Result<String, ApiError> {
+    let deadline = tokio::time::Instant::now() + app.results.wait();
+    loop {
+        match app.results.page(principal, sql, token)? {
+            Page::Ready(page) => return Ok(page),
+            Page::Running(mut done, running) => {
+                let waited =
+                    tokio::time::timeout_at(deadline, done.wait_for(|finished| *finished)).await;
+                if waited.is_err() {
+                    return Ok(running);
+                }
+            }
+        }
+    }
+}
+
+/// Runs a query and encodes its result: `ColumnInfo`, the pages of rows and `QueryStatus`.
+async fn run_encoded(
+    engine: &freshet_query::QueryEngine,
+    scope: &freshet_meta::Scope,
+    sql: &str,
+    max_rows: Option<usize>,
+) -> Result<Finished, ApiError> {
+    let result = engine.run(scope, sql).await.map_err(query_error)?;
 
     let column_info: Vec<Json> = result
         .schema
@@ -84,15 +166,7 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
         "CumulativeBytesScanned": result.bytes_scanned,
         "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
     });
-    Ok(app.results.first_page(
-        &principal,
-        &sql,
-        r.client_token.as_deref(),
-        uuid::Uuid::new_v4().simple().to_string().to_uppercase(),
-        json!(column_info),
-        paginate(rows, r.max_rows.and_then(|m| usize::try_from(m).ok())),
-        status,
-    ))
+    Ok((json!(column_info), paginate(rows, max_rows), status))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,7 +7,9 @@
 //! - using a newer token of a query invalidates its older ones;
 //! - pages hold at most `MaxRows` rows and about 1 MB of rows;
 //! - a `ClientToken` without a `NextToken` repeated within 4 hours answers with the first response again;
-//! - after `CancelQuery`, asking for another page is a `ConflictException`.
+//! - after `CancelQuery`, asking for another page is a `ConflictException`;
+//! - a query still running when its call's wait ends is answered with no rows and a `NextToken` for its first page
+//!   (`<id>.0`); calls with that token wait for it again, and do not count as uses of the token until it is ready.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -26,6 +28,15 @@ const CLIENT_TOKEN_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 const MAX_KEPT_BYTES: usize = 256 << 20;
 const MAX_KEPT_RESULTS: usize = 100_000;
 
+/// A query whose first call ended before it did.
+#[derive(Debug)]
+struct Running {
+    done: tokio::sync::watch::Receiver<bool>,
+    abort: tokio::task::AbortHandle,
+    /// Answers given while it ran.
+    polls: u32,
+}
+
 #[derive(Debug)]
 struct Entry {
     principal: String,
@@ -38,6 +49,12 @@ struct Entry {
     bytes: usize,
     created: Instant,
     cancelled: bool,
+    /// Set while the query runs; its pages are empty until then.
+    running: Option<Running>,
+    /// The query's error, when it failed after its first call.
+    failed: Option<ApiError>,
+    /// Its first page is read with a token (`<id>.0`): the query outlasted its first call.
+    deferred: bool,
     /// The newest page a token has been used for; tokens of earlier pages are invalid.
     newest_used: usize,
     /// Uses of each page's token.
@@ -54,9 +71,44 @@ struct Inner {
     bytes: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct QueryResults {
     inner: Mutex<Inner>,
+    /// How long one call waits for its query.
+    wait: Duration,
+}
+
+/// How long one call waits for its query by default. AWS's calls last up to 60 s, and SDKs give up on a response
+/// after about as long; a shorter wait keeps within their defaults.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(20);
+
+impl Default for QueryResults {
+    fn default() -> Self {
+        Self::new(DEFAULT_WAIT)
+    }
+}
+
+/// A query's encoded result: `ColumnInfo`, its pages of rows with the bytes of all rows, and `QueryStatus`.
+pub type Finished = (Json, (Vec<String>, usize), Json);
+
+/// A page asked for with a `NextToken`.
+#[derive(Debug)]
+pub enum Page {
+    Ready(String),
+    /// The query still runs: the signal that it has ended, and the answer to give if it has not by the wait's end.
+    Running(tokio::sync::watch::Receiver<bool>, String),
+}
+
+/// The answer while a query runs: no rows yet, and a token of its first page. Each answer gets a token of its
+/// own (`<id>.0~<n>`): SDK paginators stop when a token repeats.
+fn running_response(query_id: &str, column_info: &str, poll: u32) -> String {
+    response(
+        query_id,
+        "[]",
+        column_info,
+        Some(format!("{}~{poll}", token(query_id, 0))),
+        "{\"ProgressPercentage\":0.0,\"CumulativeBytesScanned\":0,\"CumulativeBytesMetered\":0}",
+    )
 }
 
 fn token(query_id: &str, page: usize) -> String {
@@ -117,6 +169,88 @@ pub fn paginate(
 }
 
 impl QueryResults {
+    pub fn new(wait: Duration) -> Self {
+        Self {
+            inner: Mutex::default(),
+            wait,
+        }
+    }
+
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// Keeps a query that outlasted its first call, and answers that call. Returns the sender that signals its
+    /// end.
+    pub fn start(
+        &self,
+        principal: &str,
+        query: &str,
+        client_token: Option<&str>,
+        query_id: &str,
+        column_info: Json,
+        abort: tokio::task::AbortHandle,
+    ) -> (tokio::sync::watch::Sender<bool>, String) {
+        let column_info = column_info.to_string();
+        let answer = running_response(query_id, &column_info, 0);
+        let (done_tx, done) = tokio::sync::watch::channel(false);
+        let mut inner = self.lock();
+        inner.expire();
+        if let Some(t) = client_token {
+            inner
+                .client_tokens
+                .insert((principal.to_owned(), t.to_owned()), query_id.to_owned());
+        }
+        inner.order.push_back(query_id.to_owned());
+        inner.entries.insert(
+            query_id.to_owned(),
+            Entry {
+                principal: principal.to_owned(),
+                query: query.to_owned(),
+                column_info,
+                status: String::new(),
+                pages: Vec::new(),
+                bytes: 0,
+                created: Instant::now(),
+                cancelled: false,
+                running: Some(Running {
+                    done,
+                    abort,
+                    polls: 0,
+                }),
+                failed: None,
+                deferred: true,
+                newest_used: 0,
+                uses: HashMap::new(),
+            },
+        );
+        (done_tx, answer)
+    }
+
+    /// Records the outcome of a query that outlasted its first call.
+    pub fn finish(&self, query_id: &str, outcome: Result<Finished, ApiError>) {
+        let mut inner = self.lock();
+        let Some(e) = inner.entries.get_mut(query_id) else {
+            return; // dropped meanwhile
+        };
+        e.running = None;
+        let added = match outcome {
+            Ok((column_info, (pages, bytes), status)) => {
+                e.column_info = column_info.to_string();
+                e.status = status.to_string();
+                e.pages = pages;
+                e.bytes = bytes;
+                bytes
+            }
+            Err(error) => {
+                e.failed = Some(error);
+                0
+            }
+        };
+        inner.bytes += added;
+        inner.shrink();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -131,6 +265,12 @@ impl QueryResults {
             .clone();
         let e = inner.entries.get(&id)?;
         (e.query == query && e.created.elapsed() < CLIENT_TOKEN_LIFETIME).then(|| {
+            if let Some(r) = &e.running {
+                return running_response(&id, &e.column_info, r.polls);
+            }
+            if e.failed.is_some() {
+                return running_response(&id, &e.column_info, 0);
+            }
             let next = (e.pages.len() > 1).then(|| token(&id, 1));
             response(&id, &e.pages[0], &e.column_info, next, &e.status)
         })
@@ -171,6 +311,9 @@ impl QueryResults {
                 bytes,
                 created: Instant::now(),
                 cancelled: false,
+                running: None,
+                failed: None,
+                deferred: false,
                 newest_used: 0,
                 uses: HashMap::new(),
             },
@@ -180,10 +323,15 @@ impl QueryResults {
     }
 
     /// The page a `NextToken` stands for.
-    pub fn page(&self, principal: &str, query: &str, next_token: &str) -> Result<String, ApiError> {
+    pub fn page(&self, principal: &str, query: &str, next_token: &str) -> Result<Page, ApiError> {
         let invalid = || ApiError::Validation("The pagination token is invalid.".into());
         let (id, page) = next_token.rsplit_once('.').ok_or_else(invalid)?;
-        let page: usize = page.parse().map_err(|_| invalid())?;
+        // `<page>`, or `0~<n>` while the query ran.
+        let page: usize = match page.split_once('~') {
+            Some(("0", n)) if n.parse::<u32>().is_ok() => 0,
+            Some(_) => return Err(invalid()),
+            None => page.parse().map_err(|_| invalid())?,
+        };
         let mut inner = self.lock();
         inner.expire();
         let e = inner.entries.get_mut(id).ok_or_else(invalid)?;
@@ -195,7 +343,19 @@ impl QueryResults {
                 "Query {id} was canceled; start it again to read its results."
             )));
         }
-        if page == 0 || page >= e.pages.len() || page < e.newest_used {
+        if page == 0 && e.deferred {
+            if let Some(r) = &mut e.running {
+                r.polls += 1;
+                return Ok(Page::Running(
+                    r.done.clone(),
+                    running_response(id, &e.column_info, r.polls),
+                ));
+            }
+            if let Some(error) = &e.failed {
+                return Err(error.clone());
+            }
+        }
+        if (page == 0 && !e.deferred) || page >= e.pages.len() || page < e.newest_used {
             return Err(invalid());
         }
         if e.created.elapsed() >= TOKEN_LIFETIME {
@@ -208,13 +368,13 @@ impl QueryResults {
         *uses += 1;
         e.newest_used = page;
         let next = (page + 1 < e.pages.len()).then(|| token(id, page + 1));
-        Ok(response(
+        Ok(Page::Ready(response(
             id,
             &e.pages[page],
             &e.column_info,
             next,
             &e.status,
-        ))
+        )))
     }
 
     /// Cancels a query whose pages have not all been read. Returns the `CancellationMessage`, if any.
@@ -233,6 +393,9 @@ impl QueryResults {
             return Ok(Some(format!("Query {query_id} has already been canceled.")));
         }
         e.cancelled = true;
+        if let Some(r) = e.running.take() {
+            r.abort.abort();
+        }
         Ok(None)
     }
 }
@@ -298,8 +461,25 @@ mod tests {
             .collect()
     }
 
-    fn parse(text: String) -> Json {
-        serde_json::from_str(&text).unwrap()
+    fn parse(text: impl Into<Text>) -> Json {
+        serde_json::from_str(&text.into().0).unwrap()
+    }
+
+    struct Text(String);
+
+    impl From<String> for Text {
+        fn from(s: String) -> Self {
+            Self(s)
+        }
+    }
+
+    impl From<Page> for Text {
+        fn from(p: Page) -> Self {
+            match p {
+                Page::Ready(s) => Self(s),
+                Page::Running(..) => panic!("the query is still running"),
+            }
+        }
     }
 
     fn keep(r: &QueryResults, n: usize, max_rows: Option<usize>) -> Json {

@@ -791,3 +791,62 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A query that outlasts its call's wait is answered with a NextToken and no rows, then polled to its result; a
+/// cancelled query's token is a ConflictException. (The Rust SDK has no paginator for Query; boto3's and the CLI's
+/// are tested in the compatibility suite.)
+#[tokio::test]
+async fn long_queries_answer_with_a_token_to_poll() {
+    let server = Server::start_with(&[("FRESHET_QUERY_WAIT_MS", "1")]);
+    let q = server.query().await;
+    let sql = "SELECT count(*) FROM (SELECT * FROM UNNEST(sequence(1, 10000)) AS a(x)) \
+               CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 3000)) AS b(y))";
+    let first = q.query().query_string(sql).send().await.unwrap();
+    assert!(first.rows().is_empty());
+    assert_eq!(
+        first.column_info().len(),
+        1,
+        "the columns come with the first answer"
+    );
+    assert_eq!(
+        first.query_status().map(|s| s.progress_percentage()),
+        Some(0.0)
+    );
+    let mut out = first.clone();
+    for _ in 0..10_000 {
+        out = q
+            .query()
+            .query_string(sql)
+            .set_next_token(out.next_token().map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+        if !out.rows().is_empty() {
+            break;
+        }
+    }
+    let value = |rows: &[aws_sdk_timestreamquery::types::Row]| {
+        rows.first()
+            .and_then(|r| r.data().first())
+            .and_then(Datum::scalar_value)
+            .map(str::to_owned)
+    };
+    assert_eq!(value(out.rows()).as_deref(), Some("30000000"));
+    assert!(out.next_token().is_none());
+
+    let running = q.query().query_string(sql).send().await.unwrap();
+    q.cancel_query()
+        .query_id(running.query_id())
+        .send()
+        .await
+        .unwrap();
+    let err = q
+        .query()
+        .query_string(sql)
+        .set_next_token(running.next_token().map(str::to_owned))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_conflict_exception(), "{err:?}");
+}
