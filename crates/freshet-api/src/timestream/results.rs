@@ -194,16 +194,9 @@ impl QueryResults {
         let column_info = column_info.to_string();
         let answer = running_response(query_id, &column_info, 0);
         let (done_tx, done) = tokio::sync::watch::channel(false);
-        let mut inner = self.lock();
-        inner.expire();
-        if let Some(t) = client_token {
-            inner
-                .client_tokens
-                .insert((principal.to_owned(), t.to_owned()), query_id.to_owned());
-        }
-        inner.order.push_back(query_id.to_owned());
-        inner.entries.insert(
-            query_id.to_owned(),
+        self.keep(
+            client_token,
+            query_id,
             Entry {
                 principal: principal.to_owned(),
                 query: query.to_owned(),
@@ -225,6 +218,21 @@ impl QueryResults {
             },
         );
         (done_tx, answer)
+    }
+
+    /// Keeps `entry` as the result of `query_id` (and of its client token).
+    fn keep(&self, client_token: Option<&str>, query_id: &str, entry: Entry) {
+        let mut inner = self.lock();
+        inner.expire();
+        if let Some(t) = client_token {
+            inner
+                .client_tokens
+                .insert((entry.principal.clone(), t.to_owned()), query_id.to_owned());
+        }
+        inner.bytes += entry.bytes;
+        inner.order.push_back(query_id.to_owned());
+        inner.entries.insert(query_id.to_owned(), entry);
+        inner.shrink();
     }
 
     /// Records the outcome of a query that outlasted its first call.
@@ -291,17 +299,9 @@ impl QueryResults {
         let next = (pages.len() > 1).then(|| token(&query_id, 1));
         let (column_info, status) = (column_info.to_string(), status.to_string());
         let first = response(&query_id, &pages[0], &column_info, next, &status);
-        let mut inner = self.lock();
-        inner.expire();
-        if let Some(t) = client_token {
-            inner
-                .client_tokens
-                .insert((principal.to_owned(), t.to_owned()), query_id.clone());
-        }
-        inner.bytes += bytes;
-        inner.order.push_back(query_id.clone());
-        inner.entries.insert(
-            query_id,
+        self.keep(
+            client_token,
+            &query_id,
             Entry {
                 principal: principal.to_owned(),
                 query: query.to_owned(),
@@ -318,7 +318,6 @@ impl QueryResults {
                 uses: HashMap::new(),
             },
         );
-        inner.shrink();
         first
     }
 
