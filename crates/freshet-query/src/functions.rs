@@ -162,6 +162,8 @@ pub(crate) enum Arg {
     Bigint,
     Double,
     Varchar,
+    /// An integer or a double, kept as it is.
+    Numeric,
     /// An array of any element type, kept as it is.
     Array,
     /// Any type, kept as it is.
@@ -206,6 +208,8 @@ impl Arg {
             Self::Varchar if matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::Null) => {
                 DataType::Utf8
             }
+            Self::Numeric if t.is_integer() || t.is_floating() => t.clone(),
+            Self::Numeric if *t == DataType::Null => DataType::Float64,
             Self::Array if matches!(t, DataType::List(_)) => t.clone(),
             Self::Any => t.clone(),
             _ => {
@@ -217,6 +221,7 @@ impl Arg {
                     Self::Bigint => "bigint",
                     Self::Double => "double",
                     Self::Varchar => "varchar",
+                    Self::Numeric => "bigint or double",
                     Self::Array => "array",
                     Self::Any => "any",
                 };

@@ -84,6 +84,21 @@ pub fn register(ctx: &SessionContext) {
         typeof_,
     )));
     ctx.register_udf(ScalarUDF::new_from_impl(Concat::default()));
+    // Trino's ceiling, floor and sign keep their argument's type; DataFusion's return doubles. These replace
+    // DataFusion's `ceil` and `floor` (which `CEIL(x)` and `FLOOR(x)` also plan to).
+    for (name, eval) in [
+        ("ceiling", ceiling as fn(&[ArrayRef]) -> Result<ArrayRef>),
+        ("ceil", ceiling),
+        ("floor", floor),
+        ("sign", sign),
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(FixedFn::new(
+            name,
+            &[Numeric],
+            Ret::LikeArg(0),
+            eval,
+        )));
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(FixedFn::new(
         "trino_reverse",
         &[Any],
@@ -96,6 +111,46 @@ pub fn register(ctx: &SessionContext) {
         Ret::Fixed(DataType::Int64),
         distinct_key,
     )));
+}
+
+/// `op` on doubles, `int_op` on integers, keeping the type.
+fn numeric(a: &ArrayRef, op: fn(f64) -> f64, int_op: fn(i64) -> i64) -> Result<ArrayRef> {
+    use datafusion::arrow::compute::cast;
+    let t = a.data_type().clone();
+    let out: ArrayRef = if t.is_integer() {
+        let v = cast(a, &DataType::Int64)?;
+        Arc::new(ints(&v).unary::<_, Int64Type>(int_op))
+    } else {
+        let v = cast(a, &DataType::Float64)?;
+        Arc::new(
+            v.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .unary::<_, datafusion::arrow::datatypes::Float64Type>(op),
+        )
+    };
+    Ok(cast(&out, &t)?)
+}
+
+fn ceiling(a: &[ArrayRef]) -> Result<ArrayRef> {
+    numeric(&a[0], f64::ceil, |v| v)
+}
+
+fn floor(a: &[ArrayRef]) -> Result<ArrayRef> {
+    numeric(&a[0], f64::floor, |v| v)
+}
+
+/// -1, 0 or 1; for doubles NaN stays NaN and ±infinity gives ±1, as in Trino.
+fn sign(a: &[ArrayRef]) -> Result<ArrayRef> {
+    numeric(
+        &a[0],
+        |v| {
+            if v.is_nan() || v == 0.0 {
+                v
+            } else {
+                v.signum()
+            }
+        },
+        i64::signum,
+    )
 }
 
 /// `reverse` of a string (its characters) or of an array (its elements).

@@ -336,10 +336,10 @@ pub const FUNCTIONS: &[Function] = &[
     Function {
         category: r#"Mathematical"#,
         name: r#"sign"#,
-        forms: &[r#"sign(x) → double"#],
+        forms: &[r#"sign(x) → same as input"#],
         description: r#"-1, 0 or 1 by the sign of x."#,
         example: r#"SELECT sign(-3)"#,
-        result: r#"-1.0"#,
+        result: r#"-1"#,
         documented: false,
     },
     Function {

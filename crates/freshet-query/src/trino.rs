@@ -6,8 +6,7 @@
 //! - `count_if(c)` → `count(CASE WHEN c THEN 1 END)`;
 //! - `approx_percentile(x, p)` → `approx_percentile_cont(p) WITHIN GROUP (ORDER BY x)`;
 //! - `regexp_extract(s, p [, g])` → group `g` (default 0, the whole match) of `regexp_match`;
-//! - renamed (see `replacement` for the full list): `is_nan` → `isnan`, `element_at` → `array_element`, `ceiling`
-//!   → `ceil`, `every` → `bool_and`, `arbitrary` → `first_value`, `zip` → `arrays_zip`, `repeat` →
+//! - renamed (see `replacement` for the full list): `is_nan` → `isnan`, `element_at` → `array_element`, `every` → `bool_and`, `arbitrary` → `first_value`, `zip` → `arrays_zip`, `repeat` →
 //!   `array_repeat`, `variance` → `var_samp`, `bitwise_and_agg` → `bit_and`…; `localtime`, `localtimestamp` →
 //!   `current_time`, `current_timestamp` (all times are UTC);
 //! - other arities or semantics onto DataFusion's functions or Freshet's (`library.rs`): `split(s, d [, n])`,
@@ -214,9 +213,7 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
     let renamed = match name.as_str() {
         "is_nan" => Some("isnan"),
         "element_at" => Some("array_element"),
-        "ceiling" => Some("ceil"),
         "truncate" => Some("trunc"),
-        "sign" => Some("signum"),
         "every" => Some("bool_and"),
         "arbitrary" => Some("first_value"),
         "codepoint" => Some("ascii"),
