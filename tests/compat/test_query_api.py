@@ -127,6 +127,14 @@ def test_prepare_query_validates_and_describes_columns(tsq, aws_cli, table):
     assert result.rc == 0, result.stderr
     assert [c["Name"] for c in result.out["Columns"]] == ["h", "_col1"]
 
+    # A scheduled query's parameter is listed with its type.
+    scheduled = f"SELECT count(*) FROM {table} WHERE time BETWEEN @scheduled_runtime - 1h AND @scheduled_runtime"
+    out = tsq.prepare_query(QueryString=scheduled, ValidateOnly=True)
+    assert out["Parameters"] == [{"Name": "@scheduled_runtime", "Type": {"ScalarType": "TIMESTAMP"}}]
+    result = aws_cli("timestream-query", "prepare-query", "--query-string", scheduled, "--validate-only")
+    assert result.rc == 0, result.stderr
+    assert result.out["Parameters"] == out["Parameters"]
+
 
 def test_timeseries_results_and_unnest(tsq, aws_cli, table):
     """A timeseries column: TimeSeriesMeasureValueColumnInfo, and TimeSeriesValue points sorted by time."""

@@ -164,6 +164,15 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
         let name = column_name(name.split_whitespace().next().unwrap_or(name));
         return Some((format!("Column '{name}' does not exist"), Some(name)));
     }
+    if let Some(name) = between(text, "variable [\"", "\"] has no type information") {
+        return Some((
+            format!(
+                "Unknown query parameter {name}: the only one is {}",
+                crate::parameters::SCHEDULED_RUNTIME
+            ),
+            Some(name.to_owned()),
+        ));
+    }
     if let Some(name) = between(text, "Invalid function '", "'") {
         return Some((
             format!("Function '{name}' not registered"),

@@ -10,6 +10,7 @@ mod errors;
 mod formats;
 mod functions;
 mod library;
+mod parameters;
 mod parser;
 mod reduce;
 pub mod reference;
@@ -139,11 +140,16 @@ impl QueryEngine {
 
     /// Validates and plans `sql` without running it (`PrepareQuery` with `ValidateOnly`): the columns it would
     /// return.
-    pub async fn prepare(&self, scope: &Scope, sql: &str) -> Result<Vec<PreparedColumn>> {
+    pub async fn prepare(&self, scope: &Scope, sql: &str) -> Result<Prepared> {
         let this = self.clone();
         let (scope, sql) = (scope.clone(), sql.to_owned());
         self.on_query_runtime(async move {
-            Ok(match this.plan(&scope, &sql).await? {
+            let planned = this.plan(&scope, &sql).await?;
+            let parameters = match &planned {
+                Planned::Query { plan, .. } => parameters::used(plan),
+                Planned::Show(_) => Vec::new(),
+            };
+            let columns = match planned {
                 Planned::Show(result) => result
                     .schema
                     .fields()
@@ -184,6 +190,10 @@ impl QueryEngine {
                         })
                         .collect()
                 }
+            };
+            Ok(Prepared {
+                columns,
+                parameters,
             })
         })
         .await
@@ -214,6 +224,7 @@ impl QueryEngine {
         timeseries::register(&ctx);
         reduce::register(&ctx);
         library::register(&ctx);
+        parameters::register(&ctx);
         let state = ctx.state();
         let recursion_limit = state.config().options().sql_parser.recursion_limit.get();
         let mut statement =
@@ -317,6 +328,14 @@ enum Planned {
         /// The output columns' names, when some repeat (planned under other names, which DataFusion requires).
         names: Option<Vec<String>>,
     },
+}
+
+/// What `PrepareQuery` tells of a query: the columns it would return and the parameters it uses.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub columns: Vec<PreparedColumn>,
+    /// Each parameter's name (`@scheduled_runtime`) and type.
+    pub parameters: Vec<(String, datafusion::arrow::datatypes::DataType)>,
 }
 
 /// A column a query would return, as `PrepareQuery` describes it.

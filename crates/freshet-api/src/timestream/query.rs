@@ -73,8 +73,9 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
         }
         Err(_) => {
             // The columns it will return, for the answers while it runs (SDK paginators keep the first page's).
-            let columns = app.query.prepare(&scope, &sql).await.unwrap_or_default();
-            let column_info: Vec<Json> = columns
+            let prepared = app.query.prepare(&scope, &sql).await.unwrap_or_default();
+            let column_info: Vec<Json> = prepared
+                .columns
                 .iter()
                 .map(|c| json!({ "Name": c.name, "Type": column_type(&c.data_type) }))
                 .collect();
@@ -199,12 +200,13 @@ pub async fn prepare(
         ));
     }
     let sql = r.query_string.unwrap_or_default();
-    let columns = app
+    let prepared = app
         .query
         .prepare(&scope(req), &sql)
         .await
         .map_err(query_error)?;
-    let columns: Vec<Json> = columns
+    let columns: Vec<Json> = prepared
+        .columns
         .iter()
         .map(|c| {
             let mut column = json!({
@@ -219,7 +221,12 @@ pub async fn prepare(
             column
         })
         .collect();
-    Ok(json!({ "QueryString": sql, "Columns": columns, "Parameters": [] }))
+    let parameters: Vec<Json> = prepared
+        .parameters
+        .iter()
+        .map(|(name, t)| json!({ "Name": name, "Type": column_type(t) }))
+        .collect();
+    Ok(json!({ "QueryString": sql, "Columns": columns, "Parameters": parameters }))
 }
 
 fn query_error(e: freshet_query::Error) -> ApiError {
