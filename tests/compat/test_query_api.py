@@ -211,3 +211,25 @@ def test_long_queries_answer_with_a_token_to_poll(tmp_path, aws_cli):
         client_error("ConflictException", 409, tsq.query, QueryString=SLOW, NextToken=running["NextToken"])
     finally:
         srv.stop()
+
+
+def test_show_measures_lists_each_measures_own_dimensions(client_factory, tsq):
+    tsw = client_factory("timestream-write")
+    db = unique("measures")
+    tsw.create_database(DatabaseName=db)
+    tsw.create_table(DatabaseName=db, TableName="tbl")
+    now_ms = int(time.time() * 1000)
+
+    def record(name, dims, value, offset):
+        return {"Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()], "MeasureName": name,
+                "MeasureValue": value, "MeasureValueType": "DOUBLE", "Time": str(now_ms - offset)}
+
+    tsw.write_records(DatabaseName=db, TableName="tbl", Records=[
+        record("cpu", {"host": "a", "region": "r1"}, "1.0", 1),
+        record("mem", {"host": "a"}, "2.0", 2),
+        record("disk", {"region": "r2"}, "3.0", 3),
+    ])
+    out = tsq.query(QueryString=f'SHOW MEASURES FROM "{db}"."tbl"')
+    dims = {r["Data"][0]["ScalarValue"]: [d["RowValue"]["Data"][0]["ScalarValue"] for d in r["Data"][2]["ArrayValue"]]
+            for r in out["Rows"]}
+    assert dims == {"cpu": ["host", "region"], "disk": ["region"], "mem": ["host"]}

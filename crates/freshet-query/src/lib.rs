@@ -203,9 +203,7 @@ impl QueryEngine {
     /// DataFusion plan over the tables it names.
     async fn plan(&self, scope: &Scope, original: &str) -> Result<Planned> {
         if let Some(statement) = show::parse(original) {
-            return Ok(Planned::Show(
-                show::run(self.meta.as_ref(), &self.storage, scope, statement?).await?,
-            ));
+            return Ok(Planned::Show(show::run(self, scope, statement?).await?));
         }
         let sql = rewrite(original);
         let mut config = SessionConfig::new().with_information_schema(false);

@@ -276,12 +276,8 @@ fn type_name(t: ScalarType) -> String {
 }
 
 /// Runs a catalog statement for the tables of `scope`.
-pub async fn run(
-    meta: &dyn MetadataStore,
-    storage: &Storage,
-    scope: &Scope,
-    c: Catalog,
-) -> Result<QueryResult> {
+pub async fn run(engine: &crate::QueryEngine, scope: &Scope, c: Catalog) -> Result<QueryResult> {
+    let (meta, storage) = (engine.meta.as_ref(), &engine.storage);
     match c {
         Catalog::Databases { like } => {
             let mut names = Vec::new();
@@ -332,7 +328,8 @@ pub async fn run(
             like,
         } => {
             let schema = table_schema(meta, storage, scope, &database, &table).await?;
-            let mut measures: Vec<(String, String)> = schema
+            let mut dims = dimensions_by_measure(engine, scope, &database, &table, &schema).await?;
+            let mut measures: Vec<(String, String, Vec<String>)> = schema
                 .measures()
                 .filter(|(n, _)| matches(&like, n))
                 .map(|(n, k)| {
@@ -340,11 +337,11 @@ pub async fn run(
                         MeasureKind::Single(t) => type_name(t),
                         MeasureKind::Multi => "multi".to_owned(),
                     };
-                    (n.to_owned(), t)
+                    (n.to_owned(), t, dims.remove(n).unwrap_or_default())
                 })
                 .collect();
             measures.sort();
-            measures_result(&measures, schema.dimensions())
+            measures_result(&measures)
         }
         Catalog::Describe { database, table } => {
             let schema = table_schema(meta, storage, scope, &database, &table).await?;
@@ -397,15 +394,82 @@ async fn table_schema(
     storage.schema(&record.id).await.map_err(internal)
 }
 
-/// `measure_name`, `data_type` and `dimensions` (an array of rows of `dimension_name` and `data_type`). Every
-/// measure lists the table's dimensions.
-fn measures_result(measures: &[(String, String)], dimensions: &[String]) -> Result<QueryResult> {
+/// For each measure name, the dimensions its rows have values for, in the table's order. Found by a query over the
+/// table: `SELECT measure_name, count(d) > 0 … GROUP BY measure_name`, which reads only those columns.
+async fn dimensions_by_measure(
+    engine: &crate::QueryEngine,
+    scope: &Scope,
+    db: &str,
+    table: &str,
+    schema: &freshet_storage::TableSchema,
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+    let dimensions = schema.dimensions();
+    let mut found = std::collections::HashMap::new();
+    if dimensions.is_empty() {
+        return Ok(found);
+    }
+    let Some(record) = engine
+        .meta
+        .table(scope, db, table)
+        .await
+        .map_err(internal)?
+    else {
+        return Ok(found);
+    };
+    let provider = crate::TimestreamTable::new(
+        record,
+        engine.storage.clone(),
+        engine.files.clone(),
+        Arc::new(std::sync::atomic::AtomicU64::new(0)),
+    )
+    .await
+    .map_err(internal)?;
+    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), Arc::clone(&engine.env));
+    ctx.register_table("t", Arc::new(provider))
+        .map_err(internal)?;
+    let counts: Vec<String> = dimensions
+        .iter()
+        .map(|d| format!("count(\"{}\") > 0", d.replace('"', "\"\"")))
+        .collect();
+    let sql = format!(
+        "SELECT measure_name, {} FROM t GROUP BY measure_name",
+        counts.join(", ")
+    );
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(internal)?
+        .collect()
+        .await
+        .map_err(internal)?;
+    for batch in &batches {
+        let names =
+            datafusion::arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(internal)?;
+        let names = names.as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            let present = dimensions
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| batch.column(i + 1).as_boolean().value(row))
+                .map(|(_, d)| d.clone())
+                .collect();
+            found.insert(names.value(row).to_owned(), present);
+        }
+    }
+    Ok(found)
+}
+
+/// `measure_name`, `data_type` and `dimensions` (an array of rows of `dimension_name` and `data_type`): the
+/// dimensions that rows of the measure have values for.
+fn measures_result(measures: &[(String, String, Vec<String>)]) -> Result<QueryResult> {
     let row_fields = Fields::from(vec![
         Field::new("dimension_name", DataType::Utf8, true),
         Field::new("data_type", DataType::Utf8, true),
     ]);
     let mut dims = ListBuilder::new(StructBuilder::from_fields(row_fields.clone(), 0));
-    for _ in measures {
+    for (_, _, dimensions) in measures {
         let values = dims.values();
         for d in dimensions {
             values
