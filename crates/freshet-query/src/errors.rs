@@ -267,6 +267,31 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
+    if text.contains("Unsupported ast node in sqltorel: Lambda") {
+        return Some((
+            "A lambda expression (x -> …) can only be an argument of a function such as filter, transform, \
+             any_match or reduce"
+                .into(),
+            None,
+        ));
+    }
+    if let Some(what) = between(text, "Unsupported ast node in sqltorel: ", "(") {
+        return Some((format!("Unsupported syntax: {what}"), None));
+    }
+    for (internal_name, name) in [
+        ("array_filter", "filter"),
+        ("array_transform", "transform"),
+        ("array_any_match", "any_match"),
+    ] {
+        if text.contains(&format!("{internal_name} expected a list")) {
+            return Some((
+                format!(
+                    "Unexpected parameters for function {name}: its first argument must be an array"
+                ),
+                Some(name.to_owned()),
+            ));
+        }
+    }
     if text.contains("Divide by zero error") {
         return Some(("Division by zero".into(), None));
     }

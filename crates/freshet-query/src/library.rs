@@ -303,7 +303,10 @@ impl ScalarUDFImpl for Concat {
             }
             _ => plan_err!(
                 "Unexpected parameters ({}) for function concat. Expected: concat(varchar...), concat(array(E)...)",
-                args.iter().map(type_name).collect::<Vec<_>>().join(", ")
+                args.iter()
+                    .map(crate::timeseries::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }

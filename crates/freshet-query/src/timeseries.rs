@@ -157,7 +157,7 @@ impl SeriesFn {
 }
 
 /// A type as Timestream names it in messages.
-fn describe(t: &DataType) -> String {
+pub(crate) fn describe(t: &DataType) -> String {
     if let Some(v) = value_type(t) {
         return format!("timeseries({})", describe(v));
     }
