@@ -277,17 +277,18 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         ("current_timezone", []) => "'UTC'".into(),
         ("nanosecond", [x]) => format!("(to_nanoseconds({x}) % 1000000000)"),
         ("geometric_mean", [x]) if plain => format!("exp(avg(ln({x})))"),
+        // The ordering key is parenthesized: a bare integer would be taken as a column position.
         ("max_by", [x, y, n]) if plain => format!(
-            "array_slice(array_agg({x} ORDER BY {y} DESC) FILTER (WHERE ({y}) IS NOT NULL), 1, {n})"
+            "array_slice(array_agg({x} ORDER BY ({y}) DESC) FILTER (WHERE ({y}) IS NOT NULL), 1, {n})"
         ),
         ("min_by", [x, y, n]) if plain => format!(
-            "array_slice(array_agg({x} ORDER BY {y} ASC) FILTER (WHERE ({y}) IS NOT NULL), 1, {n})"
+            "array_slice(array_agg({x} ORDER BY ({y}) ASC) FILTER (WHERE ({y}) IS NOT NULL), 1, {n})"
         ),
         ("max", [x, n]) if plain => format!(
-            "array_slice(array_agg({x} ORDER BY {x} DESC) FILTER (WHERE ({x}) IS NOT NULL), 1, {n})"
+            "array_slice(array_agg({x} ORDER BY ({x}) DESC) FILTER (WHERE ({x}) IS NOT NULL), 1, {n})"
         ),
         ("min", [x, n]) if plain => format!(
-            "array_slice(array_agg({x} ORDER BY {x} ASC) FILTER (WHERE ({x}) IS NOT NULL), 1, {n})"
+            "array_slice(array_agg({x} ORDER BY ({x}) ASC) FILTER (WHERE ({x}) IS NOT NULL), 1, {n})"
         ),
         ("try", [_]) => return Ok(try_of(f)),
         ("reverse", [x]) => format!("trino_reverse({x})"),
