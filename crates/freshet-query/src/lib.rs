@@ -300,8 +300,7 @@ impl QueryEngine {
         }
 
         unnest::name_unaliased(&mut statement, &ctx, recursion_limit).await;
-        let aliased = aliased_columns(&statement);
-        let names = name_unnamed_columns(&mut statement);
+        let OutputNames { aliased, names } = name_unnamed_columns(&mut statement);
         let plan = state_plan(&ctx, statement, original).await?;
         Ok(Planned::Query {
             ctx: Box::new(ctx),
@@ -346,32 +345,6 @@ pub struct PreparedColumn {
     pub aliased: bool,
 }
 
-/// For each item of the outermost SELECT, whether the query gives it an alias (none for `*`).
-fn aliased_columns(statement: &datafusion::sql::parser::Statement) -> Vec<bool> {
-    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr, Statement as SqlStatement};
-    let datafusion::sql::parser::Statement::Statement(inner) = statement else {
-        return Vec::new();
-    };
-    let SqlStatement::Query(query) = inner.as_ref() else {
-        return Vec::new();
-    };
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return Vec::new();
-    };
-    if select.projection.iter().any(|i| {
-        matches!(
-            i,
-            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
-        )
-    }) {
-        return Vec::new();
-    }
-    select
-        .projection
-        .iter()
-        .map(|i| matches!(i, SelectItem::ExprWithAlias { .. }))
-        .collect()
-}
 async fn state_plan(
     ctx: &SessionContext,
     statement: datafusion::sql::parser::Statement,
@@ -390,19 +363,19 @@ async fn state_plan(
 /// refusing two identical unnamed expressions (`SELECT 1year, 12month`). A SELECT with `*` is left alone.
 ///
 /// Trino also lets two output columns share a name (`SELECT a, a`), which DataFusion refuses: a repeated name is
-/// planned under another and the names to give the result are returned.
-fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) -> Option<Vec<String>> {
+/// planned under another and the names to give the result are returned, with which columns the query aliased.
+fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) -> OutputNames {
     use datafusion::sql::sqlparser::ast::{
         Expr as SqlExpr, Ident, SelectItem, SetExpr, Statement as SqlStatement,
     };
     let datafusion::sql::parser::Statement::Statement(inner) = statement else {
-        return None;
+        return OutputNames::default();
     };
     let SqlStatement::Query(query) = inner.as_mut() else {
-        return None;
+        return OutputNames::default();
     };
     let SetExpr::Select(select) = query.body.as_mut() else {
-        return None;
+        return OutputNames::default();
     };
     if select.projection.iter().any(|i| {
         matches!(
@@ -410,11 +383,13 @@ fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) -> O
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
         )
     }) {
-        return None;
+        return OutputNames::default();
     }
     let mut names = Vec::with_capacity(select.projection.len());
+    let mut aliased = Vec::with_capacity(select.projection.len());
     let mut repeated = false;
     for (i, item) in select.projection.iter_mut().enumerate() {
+        aliased.push(matches!(item, SelectItem::ExprWithAlias { .. }));
         if let SelectItem::UnnamedExpr(expr) = item
             && !matches!(
                 expr,
@@ -447,7 +422,19 @@ fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) -> O
         }
         names.push(name);
     }
-    repeated.then_some(names)
+    OutputNames {
+        aliased,
+        names: repeated.then_some(names),
+    }
+}
+
+/// The outermost SELECT's output columns (nothing for `SELECT *`).
+#[derive(Debug, Default)]
+struct OutputNames {
+    /// Whether the query gives each an alias (`_colN` names given here do not count).
+    aliased: Vec<bool>,
+    /// Their names, when some repeat.
+    names: Option<Vec<String>>,
 }
 
 /// The result with its columns named `names`, in order.
