@@ -327,8 +327,8 @@ pub async fn run(engine: &crate::QueryEngine, scope: &Scope, c: Catalog) -> Resu
             table,
             like,
         } => {
-            let schema = table_schema(meta, storage, scope, &database, &table).await?;
-            let mut dims = dimensions_by_measure(engine, scope, &database, &table, &schema).await?;
+            let (record, schema) = table_schema(meta, storage, scope, &database, &table).await?;
+            let mut dims = dimensions_by_measure(engine, record, &schema).await?;
             let mut measures: Vec<(String, String, Vec<String>)> = schema
                 .measures()
                 .filter(|(n, _)| matches(&like, n))
@@ -344,7 +344,7 @@ pub async fn run(engine: &crate::QueryEngine, scope: &Scope, c: Catalog) -> Resu
             measures_result(&measures)
         }
         Catalog::Describe { database, table } => {
-            let schema = table_schema(meta, storage, scope, &database, &table).await?;
+            let (_, schema) = table_schema(meta, storage, scope, &database, &table).await?;
             let mut rows: Vec<Vec<String>> = schema
                 .dimensions()
                 .iter()
@@ -378,29 +378,29 @@ async fn database_exists(meta: &dyn MetadataStore, scope: &Scope, db: &str) -> R
     }
 }
 
+/// A table and its schema.
 async fn table_schema(
     meta: &dyn MetadataStore,
     storage: &Storage,
     scope: &Scope,
     db: &str,
     table: &str,
-) -> Result<freshet_storage::TableSchema> {
+) -> Result<(freshet_meta::TableRecord, freshet_storage::TableSchema)> {
     database_exists(meta, scope, db).await?;
     let Some(record) = meta.table(scope, db, table).await.map_err(internal)? else {
         return Err(Error::Validation(format!(
             "Table {db}.{table} does not exist."
         )));
     };
-    storage.schema(&record.id).await.map_err(internal)
+    let schema = storage.schema(&record.id).await.map_err(internal)?;
+    Ok((record, schema))
 }
 
 /// For each measure name, the dimensions its rows have values for, in the table's order. Found by a query over the
 /// table: `SELECT measure_name, count(d) > 0 … GROUP BY measure_name`, which reads only those columns.
 async fn dimensions_by_measure(
     engine: &crate::QueryEngine,
-    scope: &Scope,
-    db: &str,
-    table: &str,
+    record: freshet_meta::TableRecord,
     schema: &freshet_storage::TableSchema,
 ) -> Result<std::collections::HashMap<String, Vec<String>>> {
     use datafusion::arrow::array::AsArray;
@@ -410,14 +410,6 @@ async fn dimensions_by_measure(
     if dimensions.is_empty() {
         return Ok(found);
     }
-    let Some(record) = engine
-        .meta
-        .table(scope, db, table)
-        .await
-        .map_err(internal)?
-    else {
-        return Ok(found);
-    };
     let provider = crate::TimestreamTable::new(
         record,
         engine.storage.clone(),
