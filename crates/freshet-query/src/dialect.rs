@@ -14,7 +14,11 @@ const TYPES: &[&str] = &["double", "bigint", "varchar", "boolean", "timestamp"];
 /// Rewrites Timestream-only syntax into what DataFusion's parser reads the same way.
 pub fn rewrite(sql: &str) -> String {
     let out = rewrite_tokens(sql);
-    if out.to_ascii_lowercase().contains("values") {
+    if out
+        .as_bytes()
+        .windows(6)
+        .any(|w| w.eq_ignore_ascii_case(b"values"))
+    {
         values_rows(&out)
     } else {
         out
@@ -214,21 +218,10 @@ fn rewrite_tokens(sql: &str) -> String {
     while i < bytes.len() {
         let c = bytes[i];
         if c == b'\'' || c == b'"' {
-            // Copy a quoted literal or identifier verbatim (doubled quotes escape).
-            let start = i;
-            i += 1;
-            while i < bytes.len() {
-                if bytes[i] == c {
-                    if i + 1 < bytes.len() && bytes[i + 1] == c {
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                i += 1;
-            }
-            i = (i + 1).min(bytes.len());
-            out.push_str(&sql[start..i]);
+            // Copy a quoted literal or identifier verbatim.
+            let end = quoted_end(bytes, i);
+            out.push_str(&sql[i..end]);
+            i = end;
             continue;
         }
         let prefix = b"measure_value::";
