@@ -1,7 +1,7 @@
 //! `Query`: runs Timestream SQL through the query engine and encodes the result as `ColumnInfo` and `Rows` of
 //! `Datum`, with Timestream's text formats (9-digit timestamps, Java-style doubles).
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, IntervalUnit, TimeUnit};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -143,30 +143,13 @@ async fn run_encoded(
         .iter()
         .map(|f| json!({ "Name": f.name(), "Type": column_type(f.data_type()) }))
         .collect();
-    let mut rows = Vec::new();
-    for batch in &result.batches {
-        let columns: Vec<Encoded> = batch.columns().iter().map(encode_column).collect();
-        for i in 0..batch.num_rows() {
-            let mut row =
-                String::with_capacity(columns.iter().map(|c| c.len(i) + 1).sum::<usize>() + 12);
-            row.push_str("{\"Data\":");
-            join_into(&mut row, columns.iter().map(|c| c.get(i)));
-            row.push('}');
-            if row.len() > PAGE_BYTES {
-                // AWS's wording (Query documentation).
-                return Err(ApiError::QueryExecution(
-                    "Query aborted as max page response size has been exceeded by the output result row"
-                        .into(),
-                ));
-            }
-            rows.push(row);
-        }
-    }
+    let encoded = encode_rows(result.batches).await?;
     let status = json!({
         "ProgressPercentage": 100.0,
         "CumulativeBytesScanned": result.bytes_scanned,
         "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
     });
+    let rows = encoded.iter().flat_map(|e| (0..e.ends.len()).map(|i| e.get(i)));
     Ok((json!(column_info), paginate(rows, max_rows), status))
 }
 
@@ -312,7 +295,74 @@ fn scalar_type(t: &DataType) -> &'static str {
     }
 }
 
-/// The JSON text of every datum of a column, in one buffer.
+/// Results with at least this many rows are encoded on all cores.
+const PARALLEL_ROWS: usize = 32_768;
+
+/// Each row's `{"Data":[…]}`, batch by batch. This is CPU work (about 70 MB of text for 100k rows of 22 columns),
+/// so it runs off the async workers, and a large result is split over the cores in runs of whole batches.
+async fn encode_rows(batches: Vec<RecordBatch>) -> Result<Vec<Encoded>, ApiError> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    // Asking the system reads cgroup files: once is enough.
+    static CORES: std::sync::LazyLock<usize> =
+        std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = *CORES;
+    let encode = move || -> Result<Vec<Encoded>, ApiError> {
+        if rows < PARALLEL_ROWS || cores < 2 || batches.len() < 2 {
+            return batches.iter().map(encode_batch).collect();
+        }
+        // Contiguous runs of batches with about the same number of rows, one per core.
+        let share = rows.div_ceil(cores);
+        let mut runs: Vec<&[RecordBatch]> = Vec::with_capacity(cores);
+        let (mut start, mut in_run) = (0, 0);
+        for (i, b) in batches.iter().enumerate() {
+            in_run += b.num_rows();
+            if in_run >= share {
+                runs.push(&batches[start..=i]);
+                (start, in_run) = (i + 1, 0);
+            }
+        }
+        runs.push(&batches[start..]);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = runs
+                .iter()
+                .map(|run| s.spawn(|| run.iter().map(encode_batch).collect::<Result<Vec<_>, _>>()))
+                .collect();
+            let mut out = Vec::with_capacity(batches.len());
+            for h in handles {
+                let encoded = h
+                    .join()
+                    .map_err(|_| ApiError::Internal("encoding a result page panicked".into()))??;
+                out.extend(encoded);
+            }
+            Ok(out)
+        })
+    };
+    tokio::task::spawn_blocking(encode).await.map_err(task_failed)?
+}
+
+/// The `{"Data":[…]}` text of each row of a batch.
+fn encode_batch(batch: &RecordBatch) -> Result<Encoded, ApiError> {
+    let columns: Vec<Encoded> = batch.columns().iter().map(encode_column).collect();
+    let n = batch.num_rows();
+    let mut text = String::with_capacity(columns.iter().map(|c| c.text.len() + n).sum::<usize>() + 12 * n);
+    let mut ends = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = text.len();
+        text.push_str("{\"Data\":");
+        join_into(&mut text, columns.iter().map(|c| c.get(i)));
+        text.push('}');
+        if text.len() - start > PAGE_BYTES {
+            // AWS's wording (Query documentation).
+            return Err(ApiError::QueryExecution(
+                "Query aborted as max page response size has been exceeded by the output result row".into(),
+            ));
+        }
+        ends.push(text.len());
+    }
+    Ok(Encoded { text, ends })
+}
+
+/// The JSON text of every datum of a column (or every row of a batch), in one buffer.
 struct Encoded {
     text: String,
     /// Where each row's datum ends in `text`.
@@ -325,9 +375,6 @@ impl Encoded {
         &self.text[start..self.ends[i]]
     }
 
-    fn len(&self, i: usize) -> usize {
-        self.get(i).len()
-    }
 }
 
 /// Writes `[a,b,…]`.
@@ -342,17 +389,25 @@ fn join_into<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
     out.push(']');
 }
 
-/// Appends `{"ScalarValue":"…"}`. `text` must need no JSON escaping (numbers, times, intervals, booleans).
-fn plain_scalar(out: &mut String, text: &str) {
+/// Appends `{"ScalarValue":"…"}` with what `write` appends as the text, which must need no JSON escaping
+/// (numbers, times, intervals, booleans).
+fn plain_scalar(out: &mut String, write: impl FnOnce(&mut String)) {
     out.push_str("{\"ScalarValue\":\"");
-    out.push_str(text);
+    write(out);
     out.push_str("\"}");
 }
 
 /// Appends `{"ScalarValue":…}` with `text` escaped as a JSON string.
 fn string_scalar(out: &mut String, text: &str) {
     out.push_str("{\"ScalarValue\":");
-    out.push_str(&Json::from(text).to_string());
+    if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Serializing a str cannot fail.
+        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
     out.push('}');
 }
 
@@ -399,7 +454,7 @@ fn encode_column(col: &ArrayRef) -> Encoded {
                         out.push(',');
                     }
                     out.push_str("{\"Time\":\"");
-                    out.push_str(&timestamp(times.value(k)));
+                    write_timestamp(out, times.value(k));
                     out.push_str("\",\"Value\":");
                     out.push_str(values.get(k));
                     out.push('}');
@@ -440,35 +495,37 @@ fn encode_column(col: &ArrayRef) -> Encoded {
         | DataType::Decimal256(..) => match cast(&DataType::Float64) {
             Some(c) => {
                 let a = c.as_primitive::<Float64Type>();
-                each(&|out, i| plain_scalar(out, &java_double(a.value(i))))
+                each(&|out, i| plain_scalar(out, |out| write_java_double(out, a.value(i))))
             }
             None => all_null(),
         },
         DataType::Timestamp(..) => match cast(&DataType::Timestamp(TimeUnit::Nanosecond, None)) {
             Some(c) => {
                 let a = c.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
-                each(&|out, i| plain_scalar(out, &timestamp(a.value(i))))
+                each(&|out, i| plain_scalar(out, |out| write_timestamp(out, a.value(i))))
             }
             None => all_null(),
         },
         DataType::Int64 => {
             let a = col.as_primitive::<Int64Type>();
-            each(&|out, i| plain_scalar(out, &a.value(i).to_string()))
+            each(&|out, i| {
+                plain_scalar(out, |out| out.push_str(itoa::Buffer::new().format(a.value(i))))
+            })
         }
         DataType::Duration(_) => match cast(&DataType::Duration(TimeUnit::Nanosecond)) {
             Some(c) => {
                 let a = c.as_primitive::<arrow::datatypes::DurationNanosecondType>();
-                each(&|out, i| plain_scalar(out, &day_to_second(a.value(i))))
+                each(&|out, i| plain_scalar(out, |out| out.push_str(&day_to_second(a.value(i)))))
             }
             None => all_null(),
         },
         DataType::Interval(IntervalUnit::YearMonth) => {
             let a = col.as_primitive::<arrow::datatypes::IntervalYearMonthType>();
-            each(&|out, i| plain_scalar(out, &year_to_month(a.value(i))))
+            each(&|out, i| plain_scalar(out, |out| out.push_str(&year_to_month(a.value(i)))))
         }
         DataType::Boolean => {
             let a = col.as_boolean();
-            each(&|out, i| plain_scalar(out, if a.value(i) { "true" } else { "false" }))
+            each(&|out, i| plain_scalar(out, |out| out.push_str(if a.value(i) { "true" } else { "false" })))
         }
         _ => match cast(&DataType::Utf8) {
             Some(c) => {
@@ -511,49 +568,76 @@ pub fn year_to_month(months: i32) -> String {
     format!("{sign}{}-{}", m / 12, m % 12)
 }
 
-/// `YYYY-MM-DD hh:mm:ss.nnnnnnnnn`, UTC.
-pub fn timestamp(ns: i64) -> String {
-    freshet_core::Civil::from_nanos(ns).format(' ')
+/// Appends `YYYY-MM-DD hh:mm:ss.nnnnnnnnn`, UTC. Result pages print one per row and time column, so this writes
+/// the digits itself instead of going through `format!`.
+fn write_timestamp(out: &mut String, ns: i64) {
+    let c = freshet_core::Civil::from_nanos(ns);
+    if !(0..=9999).contains(&c.year) {
+        out.push_str(&c.format(' '));
+        return;
+    }
+    let mut b = *b"0000-00-00 00:00:00.000000000";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for k in (at..at + width).rev() {
+            b[k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, c.year as u64);
+    put(5, 2, c.month as u64);
+    put(8, 2, c.day as u64);
+    put(11, 2, c.hour as u64);
+    put(14, 2, c.minute as u64);
+    put(17, 2, c.second as u64);
+    put(20, 9, c.nanos as u64);
+    // Only ASCII digits and separators were written.
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
-/// Java's `Double.toString`: plain notation in [1e-3, 1e7), otherwise `d.dddE±n`; always a fraction digit.
-pub fn java_double(d: f64) -> String {
+/// Appends Java's `Double.toString`: plain notation in [1e-3, 1e7), otherwise `d.dddE±n`; always a fraction
+/// digit.
+fn write_java_double(out: &mut String, d: f64) {
     if d.is_nan() {
-        return "NaN".into();
-    }
-    if d.is_infinite() {
-        return if d > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
-    }
-    if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
-    }
-    let abs = d.abs();
-    if (1e-3..1e7).contains(&abs) {
-        let s = d.to_string();
-        if s.contains('.') { s } else { format!("{s}.0") }
+        out.push_str("NaN");
+    } else if d.is_infinite() {
+        out.push_str(if d > 0.0 { "Infinity" } else { "-Infinity" });
+    } else if d == 0.0 {
+        out.push_str(if d.is_sign_negative() { "-0.0" } else { "0.0" });
+    } else if d.abs() < 1e7 && d.fract() == 0.0 {
+        // Whole numbers are common (counts, whole percentages): digits and ".0", without the float formatter.
+        out.push_str(itoa::Buffer::new().format(d as i64));
+        out.push_str(".0");
+    } else if (1e-3..1e7).contains(&d.abs()) {
+        // ryu prints the shortest round-trip digits, in plain notation with a fraction digit in this range
+        // (it switches to exponents only below 1e-5 and from 1e16).
+        out.push_str(ryu::Buffer::new().format_finite(d));
     } else {
         let s = format!("{d:e}");
         let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let mantissa = if mantissa.contains('.') {
-            mantissa.to_owned()
-        } else {
-            format!("{mantissa}.0")
-        };
-        format!("{mantissa}E{exp}")
+        out.push_str(mantissa);
+        if !mantissa.contains('.') {
+            out.push_str(".0");
+        }
+        out.push('E');
+        out.push_str(exp);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn timestamp(ns: i64) -> String {
+        let mut out = String::new();
+        write_timestamp(&mut out, ns);
+        out
+    }
+
+    fn java_double(d: f64) -> String {
+        let mut out = String::new();
+        write_java_double(&mut out, d);
+        out
+    }
 
     #[test]
     fn doubles_print_like_java() {
@@ -568,6 +652,29 @@ mod tests {
         assert_eq!(java_double(-2.5e-5), "-2.5E-5");
         assert_eq!(java_double(-0.0), "-0.0");
         assert_eq!(java_double(f64::NAN), "NaN");
+        assert_eq!(java_double(9_999_999.5), "9999999.5");
+        assert_eq!(java_double(-58.0), "-58.0");
+        assert_eq!(java_double(9_999_999.0), "9999999.0");
+        assert_eq!(java_double(-1.0), "-1.0");
+    }
+
+    #[test]
+    fn plain_doubles_have_the_shortest_digits_that_read_back() {
+        // Spread over the plain range [1e-3, 1e7): what ryu prints matches Rust's own shortest formatting.
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = 1e-3 * 1e10_f64.powf((x >> 11) as f64 / (1u64 << 53) as f64);
+            if !(1e-3..1e7).contains(&d) {
+                continue;
+            }
+            let std = d.to_string();
+            let expected = if std.contains('.') { std } else { format!("{std}.0") };
+            assert_eq!(java_double(d), expected);
+            assert_eq!(java_double(d).parse::<f64>().ok(), Some(d));
+        }
     }
 
     #[test]
@@ -578,5 +685,7 @@ mod tests {
         );
         assert_eq!(timestamp(1_000_000), "1970-01-01 00:00:00.001000000");
         assert_eq!(timestamp(-1), "1969-12-31 23:59:59.999999999");
+        assert_eq!(timestamp(i64::MAX), "2262-04-11 23:47:16.854775807");
+        assert_eq!(timestamp(i64::MIN), "1677-09-21 00:12:43.145224192");
     }
 }
