@@ -3,10 +3,16 @@
 //! DataFusion's Parquet source: only the columns the query uses, skipping row groups and pages whose statistics cannot
 //! match its filters (on dimensions and `measure_name` too), and filtering rows while decoding.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -25,6 +31,7 @@ use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
 };
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
 use datafusion::physical_plan::union::UnionExec;
@@ -45,11 +52,58 @@ impl DataFiles {
     pub fn register(env: &RuntimeEnv, storage: &Storage) -> Result<Self> {
         let url = ObjectStoreUrl::parse("freshet://data/")?;
         env.register_object_store(url.as_ref(), storage.objects());
-        let readers = Arc::new(CachedParquetFileReaderFactory::new(
+        let readers = Arc::new(WithPageIndex(CachedParquetFileReaderFactory::new(
             storage.objects(),
             env.cache_manager.get_file_metadata_cache(),
-        ));
+        )));
         Ok(Self { url, readers })
+    }
+}
+
+/// Readers whose metadata always includes the page index, so that the footer cache keeps it too. DataFusion's opener
+/// asks for the footer alone and loads the page index afterwards, outside the cache: every query would read and
+/// parse it again.
+#[derive(Debug)]
+struct WithPageIndex(CachedParquetFileReaderFactory);
+
+impl ParquetFileReaderFactory for WithPageIndex {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> Result<Box<dyn AsyncFileReader + Send>> {
+        let inner = self
+            .0
+            .create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        Ok(Box::new(PageIndexReader(inner)))
+    }
+}
+
+struct PageIndexReader(Box<dyn AsyncFileReader + Send>);
+
+impl AsyncFileReader for PageIndexReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        self.0.get_bytes(range)
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        self.0.get_byte_ranges(ranges)
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        let options = options
+            .cloned()
+            .unwrap_or_default()
+            .with_page_index_policy(PageIndexPolicy::Optional);
+        Box::pin(async move { self.0.get_metadata(Some(&options)).await })
     }
 }
 
