@@ -26,8 +26,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider,
+};
 use datafusion::common::TableReference;
+use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use freshet_meta::{MetadataStore, Scope};
@@ -72,6 +76,31 @@ pub struct QueryEngine {
     /// Shared by every query: the object store of data files and DataFusion's caches (Parquet footers).
     env: Arc<RuntimeEnv>,
     files: DataFiles,
+    /// Freshet's configuration and functions, set up once: each query starts from a copy
+    /// ([`QueryEngine::session`]), which costs less than registering some hundred functions again.
+    session: Arc<SessionState>,
+}
+
+/// The session every query copies: DataFusion's and Freshet's functions, Timestream's date arithmetic.
+fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
+    let mut config = SessionConfig::new().with_information_schema(false);
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    // Tables spread their files over partitions themselves (`table::file_groups`); a data file holds one row
+    // group unless it is very large, so splitting it into byte ranges only opens it twice.
+    config.options_mut().optimizer.repartition_file_scans = false;
+    let mut ctx = SessionContext::new_with_config_rt(config, Arc::clone(env));
+    functions::register(&ctx);
+    datafusion::execution::FunctionRegistry::register_expr_planner(
+        &mut ctx,
+        Arc::new(calendar::DateArithmetic),
+    )
+    .map_err(internal)?;
+    aggregates::register(&ctx);
+    timeseries::register(&ctx);
+    reduce::register(&ctx);
+    library::register(&ctx);
+    parameters::register(&ctx);
+    Ok(ctx.state())
 }
 
 impl QueryEngine {
@@ -82,13 +111,26 @@ impl QueryEngine {
     ) -> Result<Self> {
         let env = Arc::new(RuntimeEnv::default());
         let files = DataFiles::register(&env, &storage).map_err(internal)?;
+        let session = Arc::new(session(&env)?);
         Ok(Self {
             meta,
             storage,
             runtime,
             env,
             files,
+            session,
         })
+    }
+
+    /// A fresh session for one query: a copy of the engine's session, with the query's own (empty) catalog.
+    fn session(&self) -> SessionContext {
+        let ctx = SessionContext::new_with_state(self.session.as_ref().clone());
+        let catalogs = MemoryCatalogProviderList::new();
+        let catalog = MemoryCatalogProvider::new();
+        let _ = catalog.register_schema("public", Arc::new(MemorySchemaProvider::new()));
+        catalogs.register_catalog("datafusion".into(), Arc::new(catalog));
+        ctx.register_catalog_list(Arc::new(catalogs));
+        ctx
     }
 
     /// Runs `sql` for the tables of `scope`.
@@ -206,23 +248,7 @@ impl QueryEngine {
             return Ok(Planned::Show(show::run(self, scope, statement?).await?));
         }
         let sql = rewrite(original);
-        let mut config = SessionConfig::new().with_information_schema(false);
-        config.options_mut().sql_parser.enable_ident_normalization = false;
-        // Tables spread their files over partitions themselves (`table::file_groups`); a data file holds one row
-        // group unless it is very large, so splitting it into byte ranges only opens it twice.
-        config.options_mut().optimizer.repartition_file_scans = false;
-        let mut ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.env));
-        functions::register(&ctx);
-        datafusion::execution::FunctionRegistry::register_expr_planner(
-            &mut ctx,
-            Arc::new(calendar::DateArithmetic),
-        )
-        .map_err(internal)?;
-        aggregates::register(&ctx);
-        timeseries::register(&ctx);
-        reduce::register(&ctx);
-        library::register(&ctx);
-        parameters::register(&ctx);
+        let ctx = self.session();
         let state = ctx.state();
         let recursion_limit = state.config().options().sql_parser.recursion_limit.get();
         let mut statement =
