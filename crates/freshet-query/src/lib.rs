@@ -73,10 +73,9 @@ pub struct QueryEngine {
     storage: Storage,
     /// DataFusion runs here, on its own CPU runtime, not on the I/O runtime that serves HTTP.
     runtime: tokio::runtime::Handle,
-    /// Shared by every query: the object store of data files and DataFusion's caches (Parquet footers).
-    env: Arc<RuntimeEnv>,
     files: DataFiles,
-    /// Freshet's configuration and functions, set up once: each query starts from a copy
+    /// Freshet's configuration and functions, and the runtime every query shares (the object store of data files and
+    /// DataFusion's caches, such as Parquet footers), set up once: each query starts from a copy
     /// ([`QueryEngine::session`]), which costs less than registering some hundred functions again.
     session: Arc<SessionState>,
 }
@@ -116,7 +115,6 @@ impl QueryEngine {
             meta,
             storage,
             runtime,
-            env,
             files,
             session,
         })

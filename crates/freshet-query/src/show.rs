@@ -404,7 +404,6 @@ async fn dimensions_by_measure(
     schema: &freshet_storage::TableSchema,
 ) -> Result<std::collections::HashMap<String, Vec<String>>> {
     use datafusion::arrow::array::AsArray;
-    use datafusion::prelude::{SessionConfig, SessionContext};
     let dimensions = schema.dimensions();
     let mut found = std::collections::HashMap::new();
     if dimensions.is_empty() {
@@ -418,7 +417,7 @@ async fn dimensions_by_measure(
     )
     .await
     .map_err(internal)?;
-    let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), Arc::clone(&engine.env));
+    let ctx = engine.session();
     ctx.register_table("t", Arc::new(provider))
         .map_err(internal)?;
     let counts: Vec<String> = dimensions

@@ -149,7 +149,9 @@ async fn run_encoded(
         "CumulativeBytesScanned": result.bytes_scanned,
         "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
     });
-    let rows = encoded.iter().flat_map(|e| (0..e.ends.len()).map(|i| e.get(i)));
+    let rows = encoded
+        .iter()
+        .flat_map(|e| (0..e.ends.len()).map(|i| e.get(i)));
     Ok((json!(column_info), paginate(rows, max_rows), status))
 }
 
@@ -337,14 +339,17 @@ async fn encode_rows(batches: Vec<RecordBatch>) -> Result<Vec<Encoded>, ApiError
             Ok(out)
         })
     };
-    tokio::task::spawn_blocking(encode).await.map_err(task_failed)?
+    tokio::task::spawn_blocking(encode)
+        .await
+        .map_err(task_failed)?
 }
 
 /// The `{"Data":[…]}` text of each row of a batch.
 fn encode_batch(batch: &RecordBatch) -> Result<Encoded, ApiError> {
     let columns: Vec<Encoded> = batch.columns().iter().map(encode_column).collect();
     let n = batch.num_rows();
-    let mut text = String::with_capacity(columns.iter().map(|c| c.text.len() + n).sum::<usize>() + 12 * n);
+    let mut text =
+        String::with_capacity(columns.iter().map(|c| c.text.len() + n).sum::<usize>() + 12 * n);
     let mut ends = Vec::with_capacity(n);
     for i in 0..n {
         let start = text.len();
@@ -374,7 +379,6 @@ impl Encoded {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.text[start..self.ends[i]]
     }
-
 }
 
 /// Writes `[a,b,…]`.
@@ -509,7 +513,9 @@ fn encode_column(col: &ArrayRef) -> Encoded {
         DataType::Int64 => {
             let a = col.as_primitive::<Int64Type>();
             each(&|out, i| {
-                plain_scalar(out, |out| out.push_str(itoa::Buffer::new().format(a.value(i))))
+                plain_scalar(out, |out| {
+                    out.push_str(itoa::Buffer::new().format(a.value(i)))
+                })
             })
         }
         DataType::Duration(_) => match cast(&DataType::Duration(TimeUnit::Nanosecond)) {
@@ -525,7 +531,11 @@ fn encode_column(col: &ArrayRef) -> Encoded {
         }
         DataType::Boolean => {
             let a = col.as_boolean();
-            each(&|out, i| plain_scalar(out, |out| out.push_str(if a.value(i) { "true" } else { "false" })))
+            each(&|out, i| {
+                plain_scalar(out, |out| {
+                    out.push_str(if a.value(i) { "true" } else { "false" })
+                })
+            })
         }
         _ => match cast(&DataType::Utf8) {
             Some(c) => {
@@ -671,7 +681,11 @@ mod tests {
                 continue;
             }
             let std = d.to_string();
-            let expected = if std.contains('.') { std } else { format!("{std}.0") };
+            let expected = if std.contains('.') {
+                std
+            } else {
+                format!("{std}.0")
+            };
             assert_eq!(java_double(d), expected);
             assert_eq!(java_double(d).parse::<f64>().ok(), Some(d));
         }

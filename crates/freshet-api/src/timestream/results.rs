@@ -155,7 +155,11 @@ pub fn paginate<R: AsRef<str>>(
         if in_page > 0 && (in_page >= max_rows || page.len() + row.len() + 2 > PAGE_BYTES) {
             page.push(']');
             // The page after a full one is likely full too: one allocation instead of a doubling series.
-            let next = String::with_capacity(if in_page >= max_rows { page.len() } else { PAGE_BYTES });
+            let next = String::with_capacity(if in_page >= max_rows {
+                page.len()
+            } else {
+                PAGE_BYTES
+            });
             pages.push(std::mem::replace(&mut page, next));
             page.push('[');
             in_page = 0;
