@@ -23,6 +23,15 @@ pub struct SeriesKey {
     pub measure_name: String,
 }
 
+/// A series' value of dimension `lead`.
+fn lead_value<'a>(key: &'a SeriesKey, lead: Option<&str>) -> Option<&'a str> {
+    let lead = lead?;
+    key.dimensions
+        .iter()
+        .find(|(name, _)| name == lead)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Interns series keys of one table to small ids. Looking a key up allocates nothing.
 #[derive(Debug, Default)]
 pub struct Interner {
@@ -301,8 +310,14 @@ impl Rows {
         applied
     }
 
-    /// The slots whose time passes `keep`, sorted by series key and time.
-    fn sorted_slots(&self, keys: &[Arc<SeriesKey>], keep: impl Fn(i64) -> bool) -> Vec<u32> {
+    /// The slots whose time passes `keep`, sorted by series (the value of `lead`, the partition key's dimension,
+    /// first, then the series key) and time.
+    fn sorted_slots(
+        &self,
+        keys: &[Arc<SeriesKey>],
+        lead: Option<&str>,
+        keep: impl Fn(i64) -> bool,
+    ) -> Vec<u32> {
         // Rank the series present by their keys once, then sort slots by (rank, time) as plain integers.
         let mut present = vec![false; keys.len()];
         for &s in &self.series {
@@ -311,7 +326,12 @@ impl Rows {
         let mut ids: Vec<u32> = (0..keys.len() as u32)
             .filter(|&s| present[s as usize])
             .collect();
-        ids.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+        ids.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&keys[a as usize], &keys[b as usize]);
+            lead_value(a, lead)
+                .cmp(&lead_value(b, lead))
+                .then_with(|| a.cmp(b))
+        });
         let mut rank = vec![0u32; keys.len()];
         for (r, &id) in ids.iter().enumerate() {
             rank[id as usize] = r as u32;
@@ -346,7 +366,7 @@ impl Rows {
         keys: &[Arc<SeriesKey>],
         keep: impl Fn(i64) -> bool,
     ) -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
-        let order = self.sorted_slots(keys, keep);
+        let order = self.sorted_slots(keys, schema.partition_dimension(), keep);
         if order.is_empty() {
             return Ok(None);
         }
@@ -563,5 +583,47 @@ mod tests {
         }
         assert_eq!(i.intern(&d("a"), "mem"), c);
         assert_eq!(i.key(b).dimensions, d("b"));
+    }
+
+    #[test]
+    fn batches_sort_by_the_partition_dimension_first() {
+        use arrow::array::AsArray;
+        // `az` sorts before `host` by name, so without a partition key series are ordered by `az` first.
+        let mut interner = Interner::default();
+        let mut schema = TableSchema::default();
+        let mut b = Buffer::new(0);
+        for (az, host) in [("1", "b"), ("2", "a"), ("1", "c"), ("2", "d")] {
+            let r = WriteRow {
+                dimensions: vec![("az".into(), az.into()), ("host".into(), host.into())],
+                measure_name: "cpu".into(),
+                time: 1,
+                version: 1,
+                measures: Measures::Single(Value::Double(1.0)),
+            };
+            schema.admit(&r, &mut Vec::new()).expect("admitted");
+            let id = interner.intern(&r.dimensions, &r.measure_name);
+            b.apply(id, r);
+        }
+        let hosts = |schema: &TableSchema| -> Vec<String> {
+            let batch = b
+                .rows
+                .to_batch(schema, &schema.arrow_schema(), interner.keys(), |_| true)
+                .expect("batch")
+                .expect("rows");
+            let i = batch.schema().index_of("host").expect("host column");
+            batch
+                .column(i)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap_or("").to_owned())
+                .collect()
+        };
+        assert_eq!(hosts(&schema), ["b", "c", "a", "d"]);
+        let by_host = schema.clone().with_partition_dimension(Some("host".into()));
+        assert_eq!(hosts(&by_host), ["a", "b", "c", "d"]);
+        assert_eq!(by_host.sort_dimensions(), ["host", "az"]);
+        // A partition key naming a dimension the table does not have changes nothing.
+        let unknown = schema.with_partition_dimension(Some("rack".into()));
+        assert_eq!(unknown.sort_dimensions(), ["az", "host"]);
     }
 }

@@ -17,11 +17,12 @@ use crate::{Result, Storage, TableState, files, lock};
 /// Merge once a table has this many files of level 0.
 pub const MIN_FILES_TO_COMPACT: usize = 4;
 
-/// Sorts a batch by dimensions (in schema order), measure name and time: the order of data files.
+/// Sorts a batch by dimensions (in [`crate::TableSchema::sort_dimensions`] order), measure name and time: the order of
+/// data files.
 pub fn sort_rows(
     batch: &RecordBatch,
     schema: &SchemaRef,
-    dimensions: &[String],
+    dimensions: &[&str],
 ) -> Result<RecordBatch> {
     let mut keys: Vec<SortColumn> = dimensions
         .iter()
@@ -97,7 +98,7 @@ impl Storage {
             )?;
             let kept = filter_record_batch(&all, &keep)?;
             (kept.num_rows() > 0)
-                .then(|| sort_rows(&kept, &schema, table_schema.dimensions()))
+                .then(|| sort_rows(&kept, &schema, &table_schema.sort_dimensions()))
                 .transpose()?
         };
         let level = picked.iter().map(|f| f.level).max().unwrap_or(0) + 1;

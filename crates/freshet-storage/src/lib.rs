@@ -297,10 +297,20 @@ impl Storage {
         }
         let columns = self.inner.meta.columns(table_id).await?;
         let files = self.inner.meta.files(table_id).await?;
+        // The partition key cannot change after the table is created, so it is read once.
+        let partition_dimension = self
+            .inner
+            .meta
+            .table_by_id(table_id)
+            .await?
+            .and_then(|t| t.partition_keys.into_iter().next())
+            .filter(|k| k.kind == "DIMENSION")
+            .and_then(|k| k.name);
         let unknown_before = files.iter().map(|f| f.max_time).max().unwrap_or(i64::MIN);
         let state = TableState {
             id: table_id.to_owned(),
-            schema: TableSchema::from_records(&columns),
+            schema: TableSchema::from_records(&columns)
+                .with_partition_dimension(partition_dimension),
             interner: Interner::default(),
             active: Buffer::new(self.inner.next_generation.fetch_add(1, Ordering::Relaxed)),
             frozen: Vec::new(),

@@ -62,6 +62,9 @@ pub struct TableSchema {
     multi: Vec<(String, ScalarType)>,
     multi_index: HashMap<String, ScalarType>,
     next_ordinal: i64,
+    /// The dimension of the table's composite partition key, when it names one: data files are sorted by its value
+    /// first, so that each page holds few of its values and queries filtering on it skip most pages.
+    partition_dimension: Option<String>,
 }
 
 impl TableSchema {
@@ -93,6 +96,29 @@ impl TableSchema {
 
     pub fn dimensions(&self) -> &[String] {
         &self.dimensions
+    }
+
+    pub fn with_partition_dimension(mut self, name: Option<String>) -> Self {
+        self.partition_dimension = name;
+        self
+    }
+
+    pub fn partition_dimension(&self) -> Option<&str> {
+        self.partition_dimension.as_deref()
+    }
+
+    /// The dimensions in the order data files are sorted by: the partition key's dimension first, then the others
+    /// in schema order.
+    pub fn sort_dimensions(&self) -> Vec<&str> {
+        let lead = self.partition_dimension().filter(|d| self.is_dimension(d));
+        lead.into_iter()
+            .chain(
+                self.dimensions
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|d| Some(*d) != lead),
+            )
+            .collect()
     }
 
     pub fn multi_measures(&self) -> &[(String, ScalarType)] {
