@@ -850,3 +850,58 @@ async fn long_queries_answer_with_a_token_to_poll() {
         .into_service_error();
     assert!(err.is_conflict_exception(), "{err:?}");
 }
+
+/// A result of 50,000 rows is encoded on several cores and split into pages of at most 1 MB: every row comes back
+/// once, in the query's order, with its datums in Timestream's formats.
+#[tokio::test]
+async fn large_results_come_back_whole_and_in_order_across_pages() {
+    let server = Server::start();
+    let q = server.query().await;
+    let sql = "SELECT x, y, CAST(x * 1000 + y AS DOUBLE) / 4 AS d, from_unixtime(x * 1000 + y) AS t, \
+               'row ' || CAST(x AS VARCHAR) || '\"' AS s \
+               FROM (SELECT * FROM UNNEST(sequence(1, 250)) AS a(x)) \
+               CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 200)) AS b(y)) ORDER BY x, y";
+    let (mut rows, mut pages, mut token) = (Vec::new(), 0, None::<String>);
+    loop {
+        let out = q
+            .query()
+            .query_string(sql)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        pages += 1;
+        rows.extend(out.rows().iter().cloned());
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(rows.len(), 50_000);
+    assert!(
+        pages >= 4,
+        "about 7 MB of rows need several pages, got {pages}"
+    );
+    let text = |r: &aws_sdk_timestreamquery::types::Row, i: usize| {
+        r.data()[i].scalar_value().unwrap_or_default().to_owned()
+    };
+    for (k, r) in rows.iter().enumerate() {
+        let (x, y) = (k / 200 + 1, k % 200 + 1);
+        let n = x * 1000 + y;
+        assert_eq!(text(r, 0), x.to_string(), "row {k}");
+        assert_eq!(text(r, 1), y.to_string(), "row {k}");
+        let d = n as f64 / 4.0;
+        let expected = if d.fract() == 0.0 {
+            format!("{d:.1}")
+        } else {
+            d.to_string()
+        };
+        assert_eq!(text(r, 2), expected, "row {k}");
+        assert!(
+            text(r, 3).ends_with(".000000000"),
+            "row {k}: {}",
+            text(r, 3)
+        );
+        assert_eq!(text(r, 4), format!("row {x}\""), "row {k}");
+    }
+}
