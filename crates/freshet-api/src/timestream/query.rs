@@ -297,13 +297,18 @@ fn scalar_type(t: &DataType) -> &'static str {
     }
 }
 
+/// Results whose Arrow arrays take at most this many bytes are encoded on the calling task.
+const INLINE_BYTES: usize = 64 << 10;
+
 /// Results with at least this many rows are encoded on all cores.
 const PARALLEL_ROWS: usize = 32_768;
 
 /// Each row's `{"Data":[…]}`, batch by batch. This is CPU work (about 70 MB of text for 100k rows of 22 columns),
-/// so it runs off the async workers, and a large result is split over the cores in runs of whole batches.
+/// so beyond a small result it runs off the async workers, and a large result is split over the cores in runs of
+/// whole batches.
 async fn encode_rows(batches: Vec<RecordBatch>) -> Result<Vec<Encoded>, ApiError> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let memory: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
     // Asking the system reads cgroup files: once is enough.
     static CORES: std::sync::LazyLock<usize> =
         std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -339,6 +344,10 @@ async fn encode_rows(batches: Vec<RecordBatch>) -> Result<Vec<Encoded>, ApiError
             Ok(out)
         })
     };
+    // A small result (most are) encodes in well under a millisecond: here, without handing it to another thread.
+    if memory <= INLINE_BYTES {
+        return encode();
+    }
     tokio::task::spawn_blocking(encode)
         .await
         .map_err(task_failed)?
