@@ -172,6 +172,8 @@ pub fn paginate<R: AsRef<str>>(
         total += row.len();
     }
     page.push(']');
+    // Kept results are bounded by their bytes: the last page should not hold a megabyte it does not use.
+    page.shrink_to_fit();
     pages.push(page);
     (pages, total)
 }
