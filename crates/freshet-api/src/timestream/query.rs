@@ -77,7 +77,7 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
             let column_info: Vec<Json> = prepared
                 .columns
                 .iter()
-                .map(|c| json!({ "Name": c.name, "Type": column_type(&c.data_type) }))
+                .map(|c| name_and_type(&c.name, &c.data_type))
                 .collect();
             let (done, running) = app.results.start(
                 &principal,
@@ -141,7 +141,7 @@ async fn run_encoded(
         .schema
         .fields()
         .iter()
-        .map(|f| json!({ "Name": f.name(), "Type": column_type(f.data_type()) }))
+        .map(|f| name_and_type(f.name(), f.data_type()))
         .collect();
     let encoded = encode_rows(result.batches).await?;
     let status = json!({
@@ -209,7 +209,7 @@ pub async fn prepare(
     let parameters: Vec<Json> = prepared
         .parameters
         .iter()
-        .map(|(name, t)| json!({ "Name": name, "Type": column_type(t) }))
+        .map(|(name, t)| name_and_type(name, t))
         .collect();
     Ok(json!({ "QueryString": sql, "Columns": columns, "Parameters": parameters }))
 }
@@ -253,6 +253,11 @@ pub async fn cancel(
     )
 }
 
+/// A `ColumnInfo` (or `ParameterMapping`): `{"Name": …, "Type": …}`.
+fn name_and_type(name: &str, t: &DataType) -> Json {
+    json!({ "Name": name, "Type": column_type(t) })
+}
+
 /// A column's `Type`: a scalar type, or `TimeSeriesMeasureValueColumnInfo` / `ArrayColumnInfo` (whose nested info
 /// has no name) / `RowColumnInfo`.
 fn column_type(t: &DataType) -> Json {
@@ -266,7 +271,7 @@ fn column_type(t: &DataType) -> Json {
         DataType::Struct(fields) => json!({
             "RowColumnInfo": fields
                 .iter()
-                .map(|f| json!({ "Name": f.name(), "Type": column_type(f.data_type()) }))
+                .map(|f| name_and_type(f.name(), f.data_type()))
                 .collect::<Vec<_>>()
         }),
         _ => json!({ "ScalarType": scalar_type(t) }),

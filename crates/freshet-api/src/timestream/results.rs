@@ -28,6 +28,40 @@ const CLIENT_TOKEN_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 const MAX_KEPT_BYTES: usize = 256 << 20;
 const MAX_KEPT_RESULTS: usize = 100_000;
 
+impl Entry {
+    /// A result of `query` for `principal`, with no pages yet.
+    fn new(principal: &str, query: &str, column_info: String) -> Self {
+        Self {
+            principal: principal.to_owned(),
+            query: query.to_owned(),
+            column_info,
+            status: String::new(),
+            pages: Vec::new(),
+            bytes: 0,
+            created: Instant::now(),
+            cancelled: false,
+            running: None,
+            failed: None,
+            deferred: false,
+            newest_used: 0,
+            uses: HashMap::new(),
+        }
+    }
+
+    /// The answer of the call that ran the query: its first page, or while it runs (or after it failed
+    /// meanwhile) the running answer.
+    fn first_response(&self, id: &str) -> String {
+        if let Some(r) = &self.running {
+            return running_response(id, &self.column_info, r.polls);
+        }
+        if self.failed.is_some() {
+            return running_response(id, &self.column_info, 0);
+        }
+        let next = (self.pages.len() > 1).then(|| token(id, 1));
+        response(id, &self.pages[0], &self.column_info, next, &self.status)
+    }
+}
+
 /// A query whose first call ended before it did.
 #[derive(Debug)]
 struct Running {
@@ -201,32 +235,18 @@ impl QueryResults {
         column_info: Json,
         abort: tokio::task::AbortHandle,
     ) -> (tokio::sync::watch::Sender<bool>, String) {
-        let column_info = column_info.to_string();
-        let answer = running_response(query_id, &column_info, 0);
         let (done_tx, done) = tokio::sync::watch::channel(false);
-        self.keep(
-            client_token,
-            query_id,
-            Entry {
-                principal: principal.to_owned(),
-                query: query.to_owned(),
-                column_info,
-                status: String::new(),
-                pages: Vec::new(),
-                bytes: 0,
-                created: Instant::now(),
-                cancelled: false,
-                running: Some(Running {
-                    done,
-                    abort,
-                    polls: 0,
-                }),
-                failed: None,
-                deferred: true,
-                newest_used: 0,
-                uses: HashMap::new(),
-            },
-        );
+        let entry = Entry {
+            running: Some(Running {
+                done,
+                abort,
+                polls: 0,
+            }),
+            deferred: true,
+            ..Entry::new(principal, query, column_info.to_string())
+        };
+        let answer = entry.first_response(query_id);
+        self.keep(client_token, query_id, entry);
         (done_tx, answer)
     }
 
@@ -282,16 +302,8 @@ impl QueryResults {
             .get(&(principal.to_owned(), client_token.to_owned()))?
             .clone();
         let e = inner.entries.get(&id)?;
-        (e.query == query && e.created.elapsed() < CLIENT_TOKEN_LIFETIME).then(|| {
-            if let Some(r) = &e.running {
-                return running_response(&id, &e.column_info, r.polls);
-            }
-            if e.failed.is_some() {
-                return running_response(&id, &e.column_info, 0);
-            }
-            let next = (e.pages.len() > 1).then(|| token(&id, 1));
-            response(&id, &e.pages[0], &e.column_info, next, &e.status)
-        })
+        (e.query == query && e.created.elapsed() < CLIENT_TOKEN_LIFETIME)
+            .then(|| e.first_response(&id))
     }
 
     /// Keeps a fresh result and answers with its first page.
@@ -306,28 +318,14 @@ impl QueryResults {
         (pages, bytes): (Vec<String>, usize),
         status: Json,
     ) -> String {
-        let next = (pages.len() > 1).then(|| token(&query_id, 1));
-        let (column_info, status) = (column_info.to_string(), status.to_string());
-        let first = response(&query_id, &pages[0], &column_info, next, &status);
-        self.keep(
-            client_token,
-            &query_id,
-            Entry {
-                principal: principal.to_owned(),
-                query: query.to_owned(),
-                column_info,
-                status,
-                pages,
-                bytes,
-                created: Instant::now(),
-                cancelled: false,
-                running: None,
-                failed: None,
-                deferred: false,
-                newest_used: 0,
-                uses: HashMap::new(),
-            },
-        );
+        let entry = Entry {
+            status: status.to_string(),
+            pages,
+            bytes,
+            ..Entry::new(principal, query, column_info.to_string())
+        };
+        let first = entry.first_response(&query_id);
+        self.keep(client_token, &query_id, entry);
         first
     }
 
