@@ -1,23 +1,37 @@
 //! Trino aggregates that DataFusion lacks: `max_by(x, y)` and `min_by(x, y)`, the value of `x` at the row with the
 //! largest (smallest) `y`. Rows whose `y` is null are ignored.
 //!
-//! The planner rewrites a plain call into DataFusion's `first_value(x ORDER BY y DESC|ASC) FILTER (WHERE y IS NOT
-//! NULL)`, which has a vectorised per-group accumulator; the accumulator here serves the rest (DISTINCT, or an
-//! ORDER BY inside the call).
+//! A plain call whose key is a number, a date, a time, a timestamp or an interval compares keys as `i64`s that keep
+//! their order ([`ordered_keys`]): one pass per batch finds each group's winning row, and only a row that beats the
+//! kept one is copied. A plain call with another key (a string, say) is rewritten into DataFusion's
+//! `first_value(x ORDER BY y DESC|ASC) FILTER (WHERE y IS NOT NULL)`. [`ByAccumulator`] serves the rest (DISTINCT,
+//! or an ORDER BY inside the call), a row at a time.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, new_empty_array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Date64Type, DurationMicrosecondType, DurationMillisecondType,
+    DurationNanosecondType, DurationSecondType, Field, FieldRef, Float32Type, Float64Type,
+    Int8Type, Int16Type, Int32Type, Int64Type, Time32MillisecondType, Time32SecondType,
+    Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
+use datafusion::common::{Result, ScalarValue, internal_err, plan_err};
 use datafusion::functions_aggregate::first_last::first_value_udaf;
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::function::{
     AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
 };
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Expr, ExprFunctionExt, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, ExprFunctionExt, GroupsAccumulator,
+    Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -72,6 +86,12 @@ impl AggregateUDFImpl for By {
             .expr_fields
             .get(1)
             .map_or(DataType::Null, |f| f.data_type().clone());
+        if plain_ordered(&args) {
+            return Ok(Box::new(OneGroup {
+                groups: ByGroups::new(self.wins, x)?,
+                zeros: Vec::new(),
+            }));
+        }
         Ok(Box::new(ByAccumulator {
             wins: self.wins,
             kept: None,
@@ -80,12 +100,29 @@ impl AggregateUDFImpl for By {
         }))
     }
 
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        plain_ordered(&args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(ByGroups::new(
+            self.wins,
+            args.return_field.data_type(),
+        )?))
+    }
+
     fn simplify(&self) -> Option<AggregateFunctionSimplification> {
         let descending = self.wins == Ordering::Greater;
-        Some(Box::new(move |call: AggregateFunction, _| {
+        Some(Box::new(move |call: AggregateFunction, info| {
             let p = call.params;
             let plain = !p.distinct && p.order_by.is_empty() && p.args.len() == 2;
-            if !plain {
+            // A plain call with an orderable key keeps its own accumulators; one whose key type is unknown here
+            // is rewritten, which serves every key type.
+            let own = plain && info.get_data_type(&p.args[1]).is_ok_and(|t| orderable(&t));
+            if !plain || own {
                 return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
                     call.func,
                     p.args,
@@ -114,11 +151,15 @@ impl AggregateUDFImpl for By {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let key = args
+        let mut key = args
             .input_fields
             .get(1)
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Null);
+        // The ordered-key accumulators keep the key as its order-keeping i64.
+        if !args.is_distinct && args.ordering_fields.is_empty() && orderable(&key) {
+            key = DataType::Int64;
+        }
         Ok(vec![
             Arc::new(Field::new("value", args.return_type().clone(), true)),
             Arc::new(Field::new("key", key, true)),
@@ -179,5 +220,425 @@ impl Accumulator for ByAccumulator {
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.kept.as_ref().map_or(0, |(k, v)| k.size() + v.size())
+    }
+}
+
+/// Whether a call takes the ordered-key accumulators: no DISTINCT, no ORDER BY inside the call, and an orderable key.
+fn plain_ordered(args: &AccumulatorArgs) -> bool {
+    !args.is_distinct
+        && args.order_bys.is_empty()
+        && args
+            .expr_fields
+            .get(1)
+            .is_some_and(|f| orderable(f.data_type()))
+}
+
+/// Whether [`ordered_keys`] takes keys of this type.
+fn orderable(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Time32(TimeUnit::Second | TimeUnit::Millisecond)
+            | DataType::Time64(TimeUnit::Microsecond | TimeUnit::Nanosecond)
+            | DataType::Timestamp(..)
+            | DataType::Duration(_)
+    )
+}
+
+/// The keys of an array as `i64`s in the same order: integers, dates, times, timestamps and durations as they are
+/// (unsigned 64-bit ones with the top bit flipped), floats by IEEE 754's total order (as `f64::total_cmp`, which
+/// Arrow's sort also follows: NaN above every number). Values at null slots are unspecified. `None` for any other
+/// type.
+fn ordered_keys(a: &dyn Array) -> Option<Cow<'_, [i64]>> {
+    macro_rules! widen {
+        ($t:ty) => {
+            Cow::Owned(
+                a.as_primitive::<$t>()
+                    .values()
+                    .iter()
+                    .map(|&v| i64::from(v))
+                    .collect(),
+            )
+        };
+    }
+    macro_rules! same {
+        ($t:ty) => {
+            Cow::Borrowed(&a.as_primitive::<$t>().values()[..])
+        };
+    }
+    Some(match a.data_type() {
+        DataType::Int8 => widen!(Int8Type),
+        DataType::Int16 => widen!(Int16Type),
+        DataType::Int32 => widen!(Int32Type),
+        DataType::UInt8 => widen!(UInt8Type),
+        DataType::UInt16 => widen!(UInt16Type),
+        DataType::UInt32 => widen!(UInt32Type),
+        DataType::Date32 => widen!(Date32Type),
+        DataType::Time32(TimeUnit::Second) => widen!(Time32SecondType),
+        DataType::Time32(TimeUnit::Millisecond) => widen!(Time32MillisecondType),
+        DataType::Int64 => same!(Int64Type),
+        DataType::Date64 => same!(Date64Type),
+        DataType::Time64(TimeUnit::Microsecond) => same!(Time64MicrosecondType),
+        DataType::Time64(TimeUnit::Nanosecond) => same!(Time64NanosecondType),
+        DataType::Timestamp(TimeUnit::Second, _) => same!(TimestampSecondType),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => same!(TimestampMillisecondType),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => same!(TimestampMicrosecondType),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => same!(TimestampNanosecondType),
+        DataType::Duration(TimeUnit::Second) => same!(DurationSecondType),
+        DataType::Duration(TimeUnit::Millisecond) => same!(DurationMillisecondType),
+        DataType::Duration(TimeUnit::Microsecond) => same!(DurationMicrosecondType),
+        DataType::Duration(TimeUnit::Nanosecond) => same!(DurationNanosecondType),
+        DataType::UInt64 => Cow::Owned(
+            a.as_primitive::<UInt64Type>()
+                .values()
+                .iter()
+                .map(|&v| (v ^ (1 << 63)) as i64)
+                .collect(),
+        ),
+        DataType::Float32 => Cow::Owned(
+            a.as_primitive::<Float32Type>()
+                .values()
+                .iter()
+                .map(|&v| float_key(f64::from(v)))
+                .collect(),
+        ),
+        DataType::Float64 => Cow::Owned(
+            a.as_primitive::<Float64Type>()
+                .values()
+                .iter()
+                .map(|&v| float_key(v))
+                .collect(),
+        ),
+        _ => return None,
+    })
+}
+
+/// An `i64` whose order is `f64::total_cmp`'s: a negative float's magnitude bits are flipped.
+fn float_key(v: f64) -> i64 {
+    let bits = v.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
+/// Marks a group without a winning row in the current batch.
+const NONE: usize = usize::MAX;
+
+/// `max_by`/`min_by` for every group of a GROUP BY, with an orderable key. State: the value and the ordered key.
+#[derive(Debug)]
+struct ByGroups {
+    wins: Ordering,
+    /// A null of the value's type: the result of a group without a row.
+    null_x: ScalarValue,
+    x_type: DataType,
+    /// Per group: the winning key so far, and whether there is one.
+    keys: Vec<i64>,
+    seen: Vec<bool>,
+    /// Per group: the value at the winning row.
+    values: Vec<ScalarValue>,
+    /// Heap bytes held by `values` beyond their slots.
+    value_heap: usize,
+    /// Per group: its winning row in the batch being offered, or `NONE`.
+    pending: Vec<usize>,
+    /// The groups with a winning row in the batch being offered.
+    touched: Vec<usize>,
+}
+
+impl ByGroups {
+    fn new(wins: Ordering, x: &DataType) -> Result<Self> {
+        Ok(Self {
+            wins,
+            null_x: ScalarValue::try_from(x)?,
+            x_type: x.clone(),
+            keys: Vec::new(),
+            seen: Vec::new(),
+            values: Vec::new(),
+            value_heap: 0,
+            pending: Vec::new(),
+            touched: Vec::new(),
+        })
+    }
+
+    /// Offers the rows of a batch (values `x`, keys `key`) to their groups. A row counts when its key is not null
+    /// and the filter, if any, is true. Only the rows that end up winning in this batch are copied.
+    fn offer(
+        &mut self,
+        x: &ArrayRef,
+        key: &ArrayRef,
+        groups: &[usize],
+        filter: Option<&BooleanArray>,
+        total: usize,
+    ) -> Result<()> {
+        self.keys.resize(total, 0);
+        self.seen.resize(total, false);
+        self.values.resize(total, self.null_x.clone());
+        self.pending.resize(total, NONE);
+        let Some(keys) = ordered_keys(key.as_ref()) else {
+            return internal_err!(
+                "max_by/min_by cannot order keys of type {}",
+                key.data_type()
+            );
+        };
+        let nulls = NullBuffer::union(key.logical_nulls().as_ref(), filter_nulls(filter).as_ref());
+        let greater = self.wins == Ordering::Greater;
+        for (row, (&g, &k)) in groups.iter().zip(keys.iter()).enumerate() {
+            if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                continue;
+            }
+            let better = !self.seen[g]
+                || if greater {
+                    k > self.keys[g]
+                } else {
+                    k < self.keys[g]
+                };
+            if better {
+                self.keys[g] = k;
+                self.seen[g] = true;
+                if self.pending[g] == NONE {
+                    self.touched.push(g);
+                }
+                self.pending[g] = row;
+            }
+        }
+        for g in self.touched.drain(..) {
+            let value = ScalarValue::try_from_array(x, self.pending[g])?;
+            self.pending[g] = NONE;
+            self.value_heap = self.value_heap + value.size() - self.values[g].size();
+            self.values[g] = value;
+        }
+        Ok(())
+    }
+
+    fn take_values(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let values = emit_to.take_needed(&mut self.values);
+        emit_to.take_needed(&mut self.pending);
+        self.value_heap = self.values.iter().map(ScalarValue::size).sum();
+        if values.is_empty() {
+            return Ok(new_empty_array(&self.x_type));
+        }
+        ScalarValue::iter_to_array(values)
+    }
+}
+
+/// A filter's false and null rows as nulls.
+fn filter_nulls(filter: Option<&BooleanArray>) -> Option<NullBuffer> {
+    let f = filter?;
+    let keep = match f.nulls() {
+        Some(n) => f.values() & n.inner(),
+        None => f.values().clone(),
+    };
+    Some(NullBuffer::new(keep))
+}
+
+impl GroupsAccumulator for ByGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.offer(
+            &values[0],
+            &values[1],
+            group_indices,
+            opt_filter,
+            total_num_groups,
+        )
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.offer(
+            &values[0],
+            &values[1],
+            group_indices,
+            None,
+            total_num_groups,
+        )
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        emit_to.take_needed(&mut self.keys);
+        emit_to.take_needed(&mut self.seen);
+        self.take_values(emit_to)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let keys = emit_to.take_needed(&mut self.keys);
+        let seen = emit_to.take_needed(&mut self.seen);
+        let keys = Int64Array::new(keys.into(), Some(NullBuffer::from(seen)));
+        Ok(vec![self.take_values(emit_to)?, Arc::new(keys)])
+    }
+
+    /// Each row as a state of its own: its value, and its key where the key is not null and the filter true.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let Some(keys) = ordered_keys(values[1].as_ref()) else {
+            return internal_err!(
+                "max_by/min_by cannot order keys of type {}",
+                values[1].data_type()
+            );
+        };
+        let nulls = NullBuffer::union(
+            values[1].logical_nulls().as_ref(),
+            filter_nulls(opt_filter).as_ref(),
+        );
+        let keys = Int64Array::new(keys.into_owned().into(), nulls);
+        Ok(vec![values[0].clone(), Arc::new(keys)])
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.keys.capacity() * size_of::<i64>()
+            + self.seen.capacity()
+            + self.values.capacity() * size_of::<ScalarValue>()
+            + self.value_heap
+            + (self.pending.capacity() + self.touched.capacity()) * size_of::<usize>()
+    }
+}
+
+/// [`ByGroups`] with one group, for a call without GROUP BY.
+#[derive(Debug)]
+struct OneGroup {
+    groups: ByGroups,
+    /// Group indexes of zero, as long as the longest batch so far.
+    zeros: Vec<usize>,
+}
+
+impl OneGroup {
+    fn offer(&mut self, x: &ArrayRef, key: &ArrayRef) -> Result<()> {
+        if self.zeros.len() < key.len() {
+            self.zeros.resize(key.len(), 0);
+        }
+        self.groups.offer(x, key, &self.zeros[..key.len()], None, 1)
+    }
+}
+
+impl Accumulator for OneGroup {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.offer(&values[0], &values[1])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.offer(&states[0], &states[1])
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let g = &self.groups;
+        let key = g.seen.first().copied().unwrap_or(false).then(|| g.keys[0]);
+        let value = g
+            .values
+            .first()
+            .cloned()
+            .unwrap_or_else(|| g.null_x.clone());
+        Ok(vec![value, ScalarValue::Int64(key)])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let g = &self.groups;
+        Ok(g.values
+            .first()
+            .cloned()
+            .unwrap_or_else(|| g.null_x.clone()))
+    }
+
+    fn size(&self) -> usize {
+        self.groups.size() + self.zeros.capacity() * size_of::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_keys_keep_the_total_order() {
+        let mut xs = vec![
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.5,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            1.0,
+            2.5,
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        xs.sort_by(f64::total_cmp);
+        let keys: Vec<i64> = xs.iter().map(|&v| float_key(v)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    }
+
+    #[test]
+    fn unsigned_keys_keep_their_order() {
+        let a: ArrayRef = Arc::new(datafusion::arrow::array::UInt64Array::from(vec![
+            0,
+            1,
+            u64::MAX / 2,
+            u64::MAX / 2 + 1,
+            u64::MAX,
+        ]));
+        let keys = ordered_keys(a.as_ref()).unwrap();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    }
+
+    #[test]
+    fn groups_keep_the_value_at_their_winning_row_across_batches_and_emits() {
+        let mut acc = ByGroups::new(Ordering::Greater, &DataType::Utf8).unwrap();
+        let x: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![
+            "a", "b", "c", "d", "e",
+        ]));
+        let key: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1),
+            Some(5),
+            None,
+            Some(3),
+            Some(9),
+        ]));
+        let filter = BooleanArray::from(vec![Some(true), Some(true), Some(true), Some(true), None]);
+        // Groups 0 and 1; row 4 (key 9) is filtered out, row 2 has no key.
+        acc.update_batch(
+            &[x.clone(), key.clone()],
+            &[0, 1, 0, 0, 1],
+            Some(&filter),
+            3,
+        )
+        .unwrap();
+        let key2: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(2),
+            Some(4),
+            Some(0),
+            None,
+            None,
+        ]));
+        acc.update_batch(&[x, key2], &[0, 1, 2, 2, 2], None, 3)
+            .unwrap();
+        let state = acc.state(EmitTo::First(1)).unwrap();
+        assert_eq!(state[0].as_string::<i32>().value(0), "d");
+        assert_eq!(state[1].as_primitive::<Int64Type>().value(0), 3);
+        // What was group 1 is group 0 now.
+        let out = acc.evaluate(EmitTo::All).unwrap();
+        let out = out.as_string::<i32>();
+        assert_eq!((out.value(0), out.value(1)), ("b", "c"));
     }
 }
