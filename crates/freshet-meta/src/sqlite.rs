@@ -124,6 +124,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -265,21 +266,32 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// `Connection::query_row` through the connection's statement cache: the statements on a query's path (database,
+/// table, files, access key) are parsed once, not on every request.
+fn query_row<T, P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn get_database(conn: &Connection, scope: &Scope, name: &str) -> Result<Option<DatabaseRecord>> {
-    Ok(conn
-        .query_row(
-            "SELECT * FROM ts_database WHERE account = ?1 AND region = ?2 AND name = ?3",
-            params![scope.account.as_str(), scope.region.as_str(), name],
-            database_of,
-        )
-        .optional()?)
+    Ok(query_row(
+        conn,
+        "SELECT * FROM ts_database WHERE account = ?1 AND region = ?2 AND name = ?3",
+        params![scope.account.as_str(), scope.region.as_str(), name],
+        database_of,
+    )
+    .optional()?)
 }
 
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn accounts(&self) -> Result<Vec<AccountRecord>> {
         self.with(|c| {
-            let mut stmt = c.prepare("SELECT * FROM account ORDER BY created_ms, id")?;
+            let mut stmt = c.prepare_cached("SELECT * FROM account ORDER BY created_ms, id")?;
             let rows = stmt.query_map([], |r| {
                 Ok(AccountRecord {
                     id: account_id(r.get("id")?)?,
@@ -330,7 +342,8 @@ impl MetadataStore for SqliteStore {
     async fn access_key(&self, id: &AccessKeyId) -> Result<Option<AccessKeyRecord>> {
         let id = id.clone();
         self.with(move |c| {
-            Ok(c.query_row(
+            Ok(query_row(
+                c,
                 "SELECT * FROM access_key WHERE id = ?1",
                 [id.as_str()],
                 access_key_of,
@@ -347,7 +360,7 @@ impl MetadataStore for SqliteStore {
     ) -> Result<Vec<AccessKeyRecord>> {
         let (account, user) = (account.clone(), user.map(str::to_owned));
         self.with(move |c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT * FROM access_key WHERE account = ?1 AND user_name IS ?2 ORDER BY created_ms, id",
             )?;
             let rows = stmt.query_map(params![account.as_str(), user], access_key_of)?;
@@ -403,7 +416,7 @@ impl MetadataStore for SqliteStore {
     ) -> Result<Page<DatabaseRecord>> {
         let (scope, after) = (scope.clone(), after.unwrap_or("").to_owned());
         self.with(move |c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT * FROM ts_database WHERE account = ?1 AND region = ?2 AND name > ?3 ORDER BY name LIMIT ?4",
             )?;
             let rows = stmt.query_map(
@@ -446,7 +459,7 @@ impl MetadataStore for SqliteStore {
             let Some(db) = get_database(&tx, &scope, &name)? else {
                 return Err(Error::NotFound(format!("database {name}")));
             };
-            let tables: i64 = tx.query_row(
+            let tables: i64 = query_row(&tx,
                 "SELECT count(*) FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3",
                 params![scope.account.as_str(), scope.region.as_str(), name],
                 |r| r.get(0),
@@ -468,7 +481,7 @@ impl MetadataStore for SqliteStore {
     async fn table_count(&self, scope: &Scope, database: &str) -> Result<u64> {
         let (scope, database) = (scope.clone(), database.to_owned());
         self.with(move |c| {
-            let n: i64 = c.query_row(
+            let n: i64 = query_row(c,
                 "SELECT count(*) FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3",
                 params![scope.account.as_str(), scope.region.as_str(), database],
                 |r| r.get(0),
@@ -520,7 +533,7 @@ impl MetadataStore for SqliteStore {
     ) -> Result<Option<TableRecord>> {
         let (scope, database, name) = (scope.clone(), database.to_owned(), name.to_owned());
         self.with(move |c| {
-            Ok(c.query_row(
+            Ok(query_row(c,
                 "SELECT * FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3 AND name = ?4",
                 params![scope.account.as_str(), scope.region.as_str(), database, name],
                 table_of,
@@ -533,10 +546,7 @@ impl MetadataStore for SqliteStore {
     async fn table_by_id(&self, id: &str) -> Result<Option<TableRecord>> {
         let id = id.to_owned();
         self.with(move |c| {
-            Ok(
-                c.query_row("SELECT * FROM ts_table WHERE id = ?1", [id], table_of)
-                    .optional()?,
-            )
+            Ok(query_row(c, "SELECT * FROM ts_table WHERE id = ?1", [id], table_of).optional()?)
         })
         .await
     }
@@ -554,7 +564,7 @@ impl MetadataStore for SqliteStore {
             .map(|(d, n)| (d.to_owned(), n.to_owned()))
             .unwrap_or_default();
         self.with(move |c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT * FROM ts_table WHERE account = ?1 AND region = ?2 AND (?3 IS NULL OR database = ?3) \
                  AND (database, name) > (?4, ?5) ORDER BY database, name LIMIT ?6",
             )?;
@@ -609,8 +619,7 @@ impl MetadataStore for SqliteStore {
         let (scope, database, name) = (scope.clone(), database.to_owned(), name.to_owned());
         self.with(move |c| {
             let tx = c.transaction()?;
-            let arn: Option<String> = tx
-                .query_row(
+            let arn: Option<String> = query_row(&tx,
                     "SELECT arn FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3 AND name = ?4",
                     params![scope.account.as_str(), scope.region.as_str(), database, name],
                     |r| r.get(0),
@@ -633,7 +642,7 @@ impl MetadataStore for SqliteStore {
     async fn columns(&self, table_id: &str) -> Result<Vec<ColumnRecord>> {
         let table_id = table_id.to_owned();
         self.with(move |c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT name, kind, data_type, ordinal FROM ts_column WHERE table_id = ?1 ORDER BY ordinal, name",
             )?;
             let rows = stmt.query_map([table_id], |r| {
@@ -670,8 +679,9 @@ impl MetadataStore for SqliteStore {
     async fn files(&self, table_id: &str) -> Result<Vec<FileRecord>> {
         let table_id = table_id.to_owned();
         self.with(move |c| {
-            let mut stmt =
-                c.prepare("SELECT * FROM ts_file WHERE table_id = ?1 ORDER BY min_time, id")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT * FROM ts_file WHERE table_id = ?1 ORDER BY min_time, id",
+            )?;
             let rows = stmt.query_map([table_id], |r| {
                 Ok(FileRecord {
                     table_id: r.get("table_id")?,
@@ -730,7 +740,8 @@ impl MetadataStore for SqliteStore {
 
     async fn table_ids_with_files(&self) -> Result<Vec<String>> {
         self.with(|c| {
-            let mut stmt = c.prepare("SELECT DISTINCT table_id FROM ts_file ORDER BY table_id")?;
+            let mut stmt =
+                c.prepare_cached("SELECT DISTINCT table_id FROM ts_file ORDER BY table_id")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -739,7 +750,7 @@ impl MetadataStore for SqliteStore {
 
     async fn orphaned_table_ids(&self) -> Result<Vec<String>> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT table_id FROM ts_column UNION SELECT table_id FROM ts_file \
                  EXCEPT SELECT id FROM ts_table",
             )?;
@@ -760,9 +771,12 @@ impl MetadataStore for SqliteStore {
                     params![arn, t.key, t.value],
                 )?;
             }
-            let n: i64 = tx.query_row("SELECT count(*) FROM tag WHERE arn = ?1", [&arn], |r| {
-                r.get(0)
-            })?;
+            let n: i64 = query_row(
+                &tx,
+                "SELECT count(*) FROM tag WHERE arn = ?1",
+                [&arn],
+                |r| r.get(0),
+            )?;
             if n as usize > max {
                 return Err(Error::Conflict(format!("more than {max} tags on {arn}")));
             }
@@ -791,7 +805,8 @@ impl MetadataStore for SqliteStore {
     async fn tags(&self, arn: &str) -> Result<Vec<Tag>> {
         let arn = arn.to_owned();
         self.with(move |c| {
-            let mut stmt = c.prepare("SELECT key, value FROM tag WHERE arn = ?1 ORDER BY key")?;
+            let mut stmt =
+                c.prepare_cached("SELECT key, value FROM tag WHERE arn = ?1 ORDER BY key")?;
             let rows = stmt.query_map([arn], |r| {
                 Ok(Tag {
                     key: r.get(0)?,
