@@ -459,7 +459,8 @@ impl MetadataStore for SqliteStore {
             let Some(db) = get_database(&tx, &scope, &name)? else {
                 return Err(Error::NotFound(format!("database {name}")));
             };
-            let tables: i64 = query_row(&tx,
+            let tables: i64 = query_row(
+                &tx,
                 "SELECT count(*) FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3",
                 params![scope.account.as_str(), scope.region.as_str(), name],
                 |r| r.get(0),
@@ -481,7 +482,8 @@ impl MetadataStore for SqliteStore {
     async fn table_count(&self, scope: &Scope, database: &str) -> Result<u64> {
         let (scope, database) = (scope.clone(), database.to_owned());
         self.with(move |c| {
-            let n: i64 = query_row(c,
+            let n: i64 = query_row(
+                c,
                 "SELECT count(*) FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3",
                 params![scope.account.as_str(), scope.region.as_str(), database],
                 |r| r.get(0),
@@ -533,7 +535,8 @@ impl MetadataStore for SqliteStore {
     ) -> Result<Option<TableRecord>> {
         let (scope, database, name) = (scope.clone(), database.to_owned(), name.to_owned());
         self.with(move |c| {
-            Ok(query_row(c,
+            Ok(query_row(
+                c,
                 "SELECT * FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3 AND name = ?4",
                 params![scope.account.as_str(), scope.region.as_str(), database, name],
                 table_of,
@@ -619,12 +622,13 @@ impl MetadataStore for SqliteStore {
         let (scope, database, name) = (scope.clone(), database.to_owned(), name.to_owned());
         self.with(move |c| {
             let tx = c.transaction()?;
-            let arn: Option<String> = query_row(&tx,
-                    "SELECT arn FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3 AND name = ?4",
-                    params![scope.account.as_str(), scope.region.as_str(), database, name],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let arn: Option<String> = query_row(
+                &tx,
+                "SELECT arn FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3 AND name = ?4",
+                params![scope.account.as_str(), scope.region.as_str(), database, name],
+                |r| r.get(0),
+            )
+            .optional()?;
             let Some(arn) = arn else {
                 return Err(Error::NotFound(format!("table {name}")));
             };

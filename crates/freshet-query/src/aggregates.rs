@@ -1,7 +1,7 @@
 //! Trino aggregates that DataFusion lacks: `max_by(x, y)` and `min_by(x, y)`, the value of `x` at the row with the
 //! largest (smallest) `y`. Rows whose `y` is null are ignored.
 //!
-//! A plain call whose key is a number, a date, a time, a timestamp or an interval compares keys as `i64`s that keep
+//! A plain call whose key is a number, a date, a time, a timestamp or a duration compares keys as `i64`s that keep
 //! their order ([`ordered_keys`]): one pass per batch finds each group's winning row, and only a row that beats the
 //! kept one is copied. A plain call with another key (a string, say) is rewritten into DataFusion's
 //! `first_value(x ORDER BY y DESC|ASC) FILTER (WHERE y IS NOT NULL)`. [`ByAccumulator`] serves the rest (DISTINCT,
