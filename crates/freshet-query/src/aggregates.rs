@@ -529,6 +529,15 @@ impl OneGroup {
         }
         self.groups.offer(x, key, &self.zeros[..key.len()], None, 1)
     }
+
+    /// The value at the winning row, or null.
+    fn value(&self) -> ScalarValue {
+        let g = &self.groups;
+        g.values
+            .first()
+            .cloned()
+            .unwrap_or_else(|| g.null_x.clone())
+    }
 }
 
 impl Accumulator for OneGroup {
@@ -543,20 +552,11 @@ impl Accumulator for OneGroup {
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let g = &self.groups;
         let key = g.seen.first().copied().unwrap_or(false).then(|| g.keys[0]);
-        let value = g
-            .values
-            .first()
-            .cloned()
-            .unwrap_or_else(|| g.null_x.clone());
-        Ok(vec![value, ScalarValue::Int64(key)])
+        Ok(vec![self.value(), ScalarValue::Int64(key)])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let g = &self.groups;
-        Ok(g.values
-            .first()
-            .cloned()
-            .unwrap_or_else(|| g.null_x.clone()))
+        Ok(self.value())
     }
 
     fn size(&self) -> usize {
@@ -567,6 +567,7 @@ impl Accumulator for OneGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::Float64Array;
 
     #[test]
     fn float_keys_keep_the_total_order() {
@@ -640,5 +641,29 @@ mod tests {
         let out = acc.evaluate(EmitTo::All).unwrap();
         let out = out.as_string::<i32>();
         assert_eq!((out.value(0), out.value(1)), ("b", "c"));
+    }
+
+    #[test]
+    fn one_group_states_merge_into_another() {
+        let new = || OneGroup {
+            groups: ByGroups::new(Ordering::Less, &DataType::Utf8).unwrap(),
+            zeros: Vec::new(),
+        };
+        let x: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec!["a", "b"]));
+        let (mut left, mut right, mut empty) = (new(), new(), new());
+        let k: ArrayRef = Arc::new(Float64Array::from(vec![Some(-1.0), Some(f64::NAN)]));
+        left.update_batch(&[x.clone(), k]).unwrap();
+        let k: ArrayRef = Arc::new(Float64Array::from(vec![None, Some(-2.0)]));
+        right.update_batch(&[x, k]).unwrap();
+        assert_eq!(empty.state().unwrap()[1], ScalarValue::Int64(None));
+
+        let arrays = |states: Vec<ScalarValue>| -> Vec<ArrayRef> {
+            states.into_iter().map(|v| v.to_array().unwrap()).collect()
+        };
+        let state = arrays(right.state().unwrap());
+        left.merge_batch(&state).unwrap();
+        left.merge_batch(&arrays(empty.state().unwrap())).unwrap();
+        assert_eq!(left.evaluate().unwrap(), ScalarValue::from("b"));
+        assert_eq!(empty.evaluate().unwrap(), ScalarValue::Utf8(None));
     }
 }
