@@ -666,4 +666,23 @@ mod tests {
         assert_eq!(left.evaluate().unwrap(), ScalarValue::from("b"));
         assert_eq!(empty.evaluate().unwrap(), ScalarValue::Utf8(None));
     }
+
+    #[test]
+    fn groups_keep_their_first_best_row_and_replace_a_kept_key_only_when_better() {
+        let mut acc = ByGroups::new(Ordering::Greater, &DataType::Utf8).unwrap();
+        let x: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![
+            "a", "b", "c", "d", "e", "f",
+        ]));
+        let key: ArrayRef = Arc::new(Int64Array::from(vec![1, 5, 5, 2, 7, 0]));
+        acc.update_batch(&[x.clone(), key], &[0, 0, 0, 0, 1, 1], None, 2)
+            .unwrap();
+        // Ties keep the row seen first (Trino leaves the choice open). In the second batch group 0 only ties its
+        // kept key (row 0, "a"), and group 1 beats it (row 5, "f").
+        let key: ArrayRef = Arc::new(Int64Array::from(vec![5, 4, 3, 6, 7, 8]));
+        acc.update_batch(&[x, key], &[0, 0, 0, 1, 1, 1], None, 2)
+            .unwrap();
+        let out = acc.evaluate(EmitTo::All).unwrap();
+        let out = out.as_string::<i32>();
+        assert_eq!((out.value(0), out.value(1)), ("b", "f"));
+    }
 }
