@@ -382,13 +382,7 @@ impl ByGroups {
         self.seen.resize(total, false);
         self.values.resize(total, self.null_x.clone());
         self.pending.resize(total, NONE);
-        let Some(keys) = ordered_keys(key.as_ref()) else {
-            return internal_err!(
-                "max_by/min_by cannot order keys of type {}",
-                key.data_type()
-            );
-        };
-        let nulls = NullBuffer::union(key.logical_nulls().as_ref(), filter_nulls(filter).as_ref());
+        let (keys, nulls) = counted_keys(key, filter)?;
         let greater = self.wins == Ordering::Greater;
         for (row, (&g, &k)) in groups.iter().zip(keys.iter()).enumerate() {
             if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
@@ -427,6 +421,22 @@ impl ByGroups {
         }
         ScalarValue::iter_to_array(values)
     }
+}
+
+/// A batch's keys as ordered `i64`s ([`ordered_keys`]), and the rows that do not count: a null key, or a filter
+/// that is not true.
+fn counted_keys<'a>(
+    key: &'a ArrayRef,
+    filter: Option<&BooleanArray>,
+) -> Result<(Cow<'a, [i64]>, Option<NullBuffer>)> {
+    let Some(keys) = ordered_keys(key.as_ref()) else {
+        return internal_err!(
+            "max_by/min_by cannot order keys of type {}",
+            key.data_type()
+        );
+    };
+    let nulls = NullBuffer::union(key.logical_nulls().as_ref(), filter_nulls(filter).as_ref());
+    Ok((keys, nulls))
 }
 
 /// A filter's false and null rows as nulls.
@@ -490,16 +500,7 @@ impl GroupsAccumulator for ByGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let Some(keys) = ordered_keys(values[1].as_ref()) else {
-            return internal_err!(
-                "max_by/min_by cannot order keys of type {}",
-                values[1].data_type()
-            );
-        };
-        let nulls = NullBuffer::union(
-            values[1].logical_nulls().as_ref(),
-            filter_nulls(opt_filter).as_ref(),
-        );
+        let (keys, nulls) = counted_keys(&values[1], opt_filter)?;
         let keys = Int64Array::new(keys.into_owned().into(), nulls);
         Ok(vec![values[0].clone(), Arc::new(keys)])
     }
