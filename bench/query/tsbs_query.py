@@ -276,6 +276,24 @@ def boto3_runner(fr: Freshet):
     return follow_pages(lambda sql, token: tsq.query(QueryString=sql, **({"NextToken": token} if token else {})))
 
 
+class RustTimer:
+    """Times queries through the AWS SDK for Rust: `query-client` (crates/freshet-bench) runs the warm-up and timed
+    runs itself and reports the median, so Python's own costs stay out of the figure."""
+
+    def __init__(self, fr: Freshet, binary: Path):
+        self.proc = subprocess.Popen([str(binary), "--endpoint", fr.url], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def timed(self, sql: str, warmup: int, runs: int) -> tuple[float, int]:
+        self.proc.stdin.write(f"{warmup} {runs} {sql}\n")
+        self.proc.stdin.flush()
+        status, *rest = self.proc.stdout.readline().rstrip("\n").split(" ", 1)
+        if status != "ok":
+            raise RuntimeError(rest[0] if rest else "query-client exited")
+        median, rows = rest[0].split()
+        return float(median), int(rows)
+
+
 def timed(run, warmup: int, runs: int) -> tuple[float, int]:
     rows = 0
     for _ in range(warmup):
@@ -300,8 +318,9 @@ def main() -> None:
                     help="keep the generated and loaded dataset in this directory and reuse it on later runs with the "
                          "same --hosts and --days (the server then starts on the loaded data directory)")
     ap.add_argument("--only", action="append", help="run only this query (repeatable)")
-    ap.add_argument("--client", choices=["http", "boto3"], default="http",
-                    help="how Freshet is queried: signed HTTP requests parsed with json (default), or boto3")
+    ap.add_argument("--client", choices=["http", "boto3", "rust"], default="http",
+                    help="how Freshet is queried: signed HTTP requests parsed with json (default), boto3, or the AWS "
+                         "SDK for Rust (target/release/query-client: cargo build --release -p freshet-bench)")
     args = ap.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="freshet-query-bench-"))
@@ -333,7 +352,12 @@ def main() -> None:
             took = load(fr, con, args.clients)
             print(f"loaded in {took:.1f} s ({n * len(MEASURES) / took:,.0f} values/s)", file=sys.stderr)
             marker.write_text(json.dumps({**wanted, "end_s": end_s}))
-        freshet_run = http_runner(fr) if args.client == "http" else boto3_runner(fr)
+        if args.client == "rust":
+            rust = RustTimer(fr, args.server_bin.parent / "query-client")
+            freshet_timed = rust.timed
+        else:
+            freshet_run = http_runner(fr) if args.client == "http" else boto3_runner(fr)
+            freshet_timed = lambda sql, warmup, runs: timed(freshet_run(sql), warmup, runs)  # noqa: E731
         print("| query | Freshet (ms) | DuckDB native (ms) | DuckDB Parquet (ms) | Freshet / native | "
               "Freshet / Parquet | rows |")
         print("|---|---|---|---|---|---|---|")
@@ -342,7 +366,7 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             try:
-                f_s, f_rows = timed(freshet_run(ts_sql), args.warmup, args.runs)
+                f_s, f_rows = freshet_timed(ts_sql, args.warmup, args.runs)
             except Exception as e:  # a query Freshet cannot run yet is reported, not hidden
                 print(f"| {name} | failed: {str(e)[:150]} | | | | | |", flush=True)
                 continue
