@@ -285,7 +285,8 @@ class RustTimer:
                                      stdout=subprocess.PIPE, text=True)
 
     def timed(self, sql: str, warmup: int, runs: int) -> tuple[float, int]:
-        self.proc.stdin.write(f"{warmup} {runs} {sql}\n")
+        # One request per line: a line break inside the SQL is whitespace to the query, so it becomes a space.
+        self.proc.stdin.write(f"{warmup} {runs} {' '.join(sql.splitlines())}\n")
         self.proc.stdin.flush()
         status, *rest = self.proc.stdout.readline().rstrip("\n").split(" ", 1)
         if status != "ok":
