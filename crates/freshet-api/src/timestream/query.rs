@@ -1,13 +1,15 @@
 //! `Query`: runs Timestream SQL through the query engine and encodes the result as `ColumnInfo` and `Rows` of
 //! `Datum`, with Timestream's text formats (9-digit timestamps, Java-style doubles).
 
+use std::collections::VecDeque;
+
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, IntervalUnit, TimeUnit};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::database::scope;
-use super::results::{Finished, PAGE_BYTES, Page, paginate};
+use super::results::{Finished, MorePages, PAGE_BYTES, Page};
 use super::validate::Violations;
 use crate::AppState;
 use crate::auth::VerifiedRequest;
@@ -60,15 +62,13 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
         tokio::spawn(async move { run_encoded(&engine, &task_scope, &text, max_rows).await });
     match tokio::time::timeout(app.results.wait(), &mut task).await {
         Ok(joined) => {
-            let (column_info, pages, status) = joined.map_err(task_failed)??;
+            let finished = joined.map_err(task_failed)??;
             Ok(app.results.first_page(
                 &principal,
                 &sql,
                 r.client_token.as_deref(),
                 query_id,
-                column_info,
-                pages,
-                status,
+                finished,
             ))
         }
         Err(_) => {
@@ -124,11 +124,15 @@ async fn next_page(
                     return Ok(running);
                 }
             }
+            // Encoding takes milliseconds a page, and ends (or fails) on its own.
+            Page::Encoding(mut changed) => {
+                let _ = changed.changed().await;
+            }
         }
     }
 }
 
-/// Runs a query and encodes its result: `ColumnInfo`, the pages of rows and `QueryStatus`.
+/// Runs a query and encodes its `ColumnInfo`, `QueryStatus` and first page; the other pages are encoded later.
 async fn run_encoded(
     engine: &freshet_query::QueryEngine,
     scope: &freshet_meta::Scope,
@@ -143,16 +147,31 @@ async fn run_encoded(
         .iter()
         .map(|f| name_and_type(f.name(), f.data_type()))
         .collect();
-    let encoded = encode_rows(result.batches).await?;
     let status = json!({
         "ProgressPercentage": 100.0,
         "CumulativeBytesScanned": result.bytes_scanned,
         "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
     });
-    let rows = encoded
+    let memory: usize = result
+        .batches
         .iter()
-        .flat_map(|e| (0..e.ends.len()).map(|i| e.get(i)));
-    Ok((json!(column_info), paginate(rows, max_rows), status))
+        .map(RecordBatch::get_array_memory_size)
+        .sum();
+    let mut pager = Pager::new(result.batches, max_rows);
+    // A small result (most are) encodes in well under a millisecond: here, without handing it to another thread.
+    let (first, pager) = if memory <= INLINE_BYTES {
+        (pager.next_page()?, pager)
+    } else {
+        tokio::task::spawn_blocking(move || pager.next_page().map(|p| (p, pager)))
+            .await
+            .map_err(task_failed)??
+    };
+    Ok(Finished {
+        column_info: json!(column_info),
+        first,
+        more: (!pager.done()).then(|| Box::new(pager) as Box<dyn MorePages>),
+        status,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -302,60 +321,93 @@ fn scalar_type(t: &DataType) -> &'static str {
     }
 }
 
-/// Results whose Arrow arrays take at most this many bytes are encoded on the calling task.
+/// Results whose Arrow arrays take at most this many bytes have their first page encoded on the calling task.
 const INLINE_BYTES: usize = 64 << 10;
 
-/// Results with at least this many rows are encoded on all cores.
-const PARALLEL_ROWS: usize = 32_768;
+/// Rows encoded at a time: few enough that each column's text stays in cache while its rows are assembled.
+const CHUNK_ROWS: usize = 1024;
 
-/// Each row's `{"Data":[…]}`, batch by batch. This is CPU work (about 70 MB of text for 100k rows of 22 columns),
-/// so beyond a small result it runs off the async workers, and a large result is split over the cores in runs of
-/// whole batches.
-async fn encode_rows(batches: Vec<RecordBatch>) -> Result<Vec<Encoded>, ApiError> {
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let memory: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-    // Asking the system reads cgroup files: once is enough.
-    static CORES: std::sync::LazyLock<usize> =
-        std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let cores = *CORES;
-    let encode = move || -> Result<Vec<Encoded>, ApiError> {
-        if rows < PARALLEL_ROWS || cores < 2 || batches.len() < 2 {
-            return batches.iter().map(encode_batch).collect();
-        }
-        // Contiguous runs of batches with about the same number of rows, one per core.
-        let share = rows.div_ceil(cores);
-        let mut runs: Vec<&[RecordBatch]> = Vec::with_capacity(cores);
-        let (mut start, mut in_run) = (0, 0);
-        for (i, b) in batches.iter().enumerate() {
-            in_run += b.num_rows();
-            if in_run >= share {
-                runs.push(&batches[start..=i]);
-                (start, in_run) = (i + 1, 0);
+/// A result's rows, encoded into pages one page at a time: each page holds at most `MaxRows` rows and about
+/// [`PAGE_BYTES`] of them (at least one row). The text of 100k rows of 22 columns is about 70 MB, so the pages after
+/// the first are encoded on a blocking thread while the client reads the first.
+struct Pager {
+    /// The rows not yet encoded, as slices of at most [`CHUNK_ROWS`] rows.
+    chunks: VecDeque<RecordBatch>,
+    /// Rows encoded but not yet on a page, and the next of them.
+    pending: Option<(Encoded, usize)>,
+    max_rows: usize,
+    /// The length of the last page, as the next one's capacity.
+    last_len: usize,
+}
+
+impl Pager {
+    fn new(batches: Vec<RecordBatch>, max_rows: Option<usize>) -> Self {
+        let mut chunks = VecDeque::new();
+        for b in batches {
+            let mut offset = 0;
+            while offset < b.num_rows() {
+                let len = CHUNK_ROWS.min(b.num_rows() - offset);
+                chunks.push_back(b.slice(offset, len));
+                offset += len;
             }
         }
-        runs.push(&batches[start..]);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = runs
-                .iter()
-                .map(|run| s.spawn(|| run.iter().map(encode_batch).collect::<Result<Vec<_>, _>>()))
-                .collect();
-            let mut out = Vec::with_capacity(batches.len());
-            for h in handles {
-                let encoded = h
-                    .join()
-                    .map_err(|_| ApiError::Internal("encoding a result page panicked".into()))??;
-                out.extend(encoded);
-            }
-            Ok(out)
-        })
-    };
-    // A small result (most are) encodes in well under a millisecond: here, without handing it to another thread.
-    if memory <= INLINE_BYTES {
-        return encode();
+        Self {
+            chunks,
+            pending: None,
+            max_rows: max_rows.unwrap_or(usize::MAX).max(1),
+            last_len: 0,
+        }
     }
-    tokio::task::spawn_blocking(encode)
-        .await
-        .map_err(task_failed)?
+}
+
+impl MorePages for Pager {
+    fn done(&self) -> bool {
+        self.chunks.is_empty()
+            && self
+                .pending
+                .as_ref()
+                .is_none_or(|(e, i)| *i == e.ends.len())
+    }
+
+    /// The next page as the JSON text of an array of rows (`[]` for a result without rows).
+    fn next_page(&mut self) -> Result<String, ApiError> {
+        let mut page = String::with_capacity(self.last_len);
+        page.push('[');
+        let mut in_page = 0;
+        loop {
+            if self
+                .pending
+                .as_ref()
+                .is_none_or(|(e, i)| *i == e.ends.len())
+            {
+                match self.chunks.pop_front() {
+                    Some(chunk) => self.pending = Some((encode_batch(&chunk)?, 0)),
+                    None => break,
+                }
+            }
+            let Some((encoded, next)) = &mut self.pending else {
+                break;
+            };
+            let row = encoded.get(*next);
+            if in_page > 0 && (in_page >= self.max_rows || page.len() + row.len() + 2 > PAGE_BYTES)
+            {
+                break;
+            }
+            if in_page > 0 {
+                page.push(',');
+            }
+            page.push_str(row);
+            in_page += 1;
+            *next += 1;
+        }
+        page.push(']');
+        if self.done() {
+            // Kept results are bounded by their bytes: the last page should not hold capacity it does not use.
+            page.shrink_to_fit();
+        }
+        self.last_len = page.len();
+        Ok(page)
+    }
 }
 
 /// The `{"Data":[…]}` text of each row of a batch.
@@ -661,6 +713,59 @@ mod tests {
         let mut out = String::new();
         write_java_double(&mut out, d);
         out
+    }
+
+    fn all_pages(batches: Vec<RecordBatch>, max_rows: Option<usize>) -> Vec<Json> {
+        let mut pager = Pager::new(batches, max_rows);
+        let mut pages = vec![pager.next_page().unwrap()];
+        while !pager.done() {
+            pages.push(pager.next_page().unwrap());
+        }
+        pages
+            .iter()
+            .map(|p| {
+                assert!(p.len() <= PAGE_BYTES, "a page of {} bytes", p.len());
+                serde_json::from_str(p).unwrap()
+            })
+            .collect()
+    }
+
+    fn strings(values: impl IntoIterator<Item = String>) -> RecordBatch {
+        let a = arrow::array::StringArray::from_iter_values(values);
+        RecordBatch::try_from_iter([("s", std::sync::Arc::new(a) as ArrayRef)]).unwrap()
+    }
+
+    #[test]
+    fn pages_stay_under_a_megabyte_and_keep_every_row_in_order() {
+        // 300 rows of 10 kB over two batches: at most about 100 a page.
+        let batches = vec![
+            strings((0..200).map(|i| format!("{i:05}{}", "x".repeat(10_000)))),
+            strings((200..300).map(|i| format!("{i:05}{}", "x".repeat(10_000)))),
+        ];
+        let pages = all_pages(batches, None);
+        assert!(pages.len() >= 3);
+        let rows: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.as_array().unwrap().clone())
+            .map(|r| r["Data"][0]["ScalarValue"].as_str().unwrap()[..5].to_owned())
+            .collect();
+        let expected: Vec<String> = (0..300).map(|i| format!("{i:05}")).collect();
+        assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn pages_hold_max_rows_and_an_empty_result_is_one_empty_page() {
+        let batches = vec![strings((0..2500).map(|i| i.to_string()))];
+        let sizes: Vec<usize> = all_pages(batches, Some(1000))
+            .iter()
+            .map(|p| p.as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [1000, 1000, 500]);
+        assert_eq!(all_pages(vec![], None), [serde_json::json!([])]);
+        assert_eq!(
+            all_pages(vec![strings([])], Some(3)),
+            [serde_json::json!([])]
+        );
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //! - after `CancelQuery`, asking for another page is a `ConflictException`;
 //! - a query still running when its call's wait ends is answered with no rows and a `NextToken` for its first page
 //!   (`<id>.0`); calls with that token wait for it again, and do not count as uses of the token until it is ready.
+//!
+//! A result's first page is encoded before the call that ran the query answers; its other pages are encoded on a
+//! blocking thread meanwhile, while the client reads the first. A call for a page not encoded yet waits for it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -37,6 +40,8 @@ impl Entry {
             column_info,
             status: String::new(),
             pages: Vec::new(),
+            filling: None,
+            fill_error: None,
             bytes: 0,
             created: Instant::now(),
             cancelled: false,
@@ -57,8 +62,14 @@ impl Entry {
         if self.failed.is_some() {
             return running_response(id, &self.column_info, 0);
         }
-        let next = (self.pages.len() > 1).then(|| token(id, 1));
+        let next = self.has_page(1).then(|| token(id, 1));
         response(id, &self.pages[0], &self.column_info, next, &self.status)
+    }
+
+    /// Whether the result has this page: encoded, still to be encoded, or the one whose encoding failed.
+    fn has_page(&self, page: usize) -> bool {
+        page < self.pages.len()
+            || (page == self.pages.len() && (self.filling.is_some() || self.fill_error.is_some()))
     }
 }
 
@@ -80,6 +91,10 @@ struct Entry {
     status: String,
     /// Each page's rows as the JSON text of an array, encoded once.
     pages: Vec<String>,
+    /// Set while later pages are being encoded: it changes as each is added, and closes after the last.
+    filling: Option<tokio::sync::watch::Receiver<()>>,
+    /// Why the page after the last encoded one could not be encoded.
+    fill_error: Option<ApiError>,
     bytes: usize,
     created: Instant,
     cancelled: bool,
@@ -122,8 +137,22 @@ impl Default for QueryResults {
     }
 }
 
-/// A query's encoded result: `ColumnInfo`, its pages of rows with the bytes of all rows, and `QueryStatus`.
-pub type Finished = (Json, (Vec<String>, usize), Json);
+/// The pages of a result after its first, encoded one at a time on a blocking thread.
+pub trait MorePages: Send + 'static {
+    /// The next page's rows as the JSON text of an array. Called only while [`MorePages::done`] is false.
+    fn next_page(&mut self) -> Result<String, ApiError>;
+    /// Whether every page has been returned.
+    fn done(&self) -> bool;
+}
+
+/// A query's result: `ColumnInfo`, its first page of rows, the pages after it, and `QueryStatus`.
+pub struct Finished {
+    pub column_info: Json,
+    pub first: String,
+    /// `None` when the first page holds every row.
+    pub more: Option<Box<dyn MorePages>>,
+    pub status: Json,
+}
 
 /// A page asked for with a `NextToken`.
 #[derive(Debug)]
@@ -131,6 +160,8 @@ pub enum Page {
     Ready(String),
     /// The query still runs: the signal that it has ended, and the answer to give if it has not by the wait's end.
     Running(tokio::sync::watch::Receiver<bool>, String),
+    /// The page is being encoded: the signal that changes when a page is added (or encoding ends). Ask again then.
+    Encoding(tokio::sync::watch::Receiver<()>),
 }
 
 /// The answer while a query runs: no rows yet, and a token of its first page. Each answer gets a token of its
@@ -172,44 +203,6 @@ fn response(
     }
     r.push('}');
     r
-}
-
-/// Splits rows (each the JSON text of a `Row`) into pages of at most `max_rows` rows and about [`PAGE_BYTES`] (a
-/// page has at least one row), each the JSON text of an array. Returns the pages and the bytes of all rows.
-pub fn paginate<R: AsRef<str>>(
-    rows: impl IntoIterator<Item = R>,
-    max_rows: Option<usize>,
-) -> (Vec<String>, usize) {
-    let max_rows = max_rows.unwrap_or(usize::MAX).max(1);
-    let mut pages = Vec::new();
-    let mut page = String::from("[");
-    let (mut in_page, mut total) = (0, 0);
-    for row in rows {
-        let row = row.as_ref();
-        if in_page > 0 && (in_page >= max_rows || page.len() + row.len() + 2 > PAGE_BYTES) {
-            page.push(']');
-            // The page after a full one is likely full too: one allocation instead of a doubling series.
-            let next = String::with_capacity(if in_page >= max_rows {
-                page.len()
-            } else {
-                PAGE_BYTES
-            });
-            pages.push(std::mem::replace(&mut page, next));
-            page.push('[');
-            in_page = 0;
-        }
-        if in_page > 0 {
-            page.push(',');
-        }
-        page.push_str(row);
-        in_page += 1;
-        total += row.len();
-    }
-    page.push(']');
-    // Kept results are bounded by their bytes: the last page should not hold a megabyte it does not use.
-    page.shrink_to_fit();
-    pages.push(page);
-    (pages, total)
 }
 
 impl QueryResults {
@@ -266,27 +259,80 @@ impl QueryResults {
     }
 
     /// Records the outcome of a query that outlasted its first call.
-    pub fn finish(&self, query_id: &str, outcome: Result<Finished, ApiError>) {
+    pub fn finish(self: &Arc<Self>, query_id: &str, outcome: Result<Finished, ApiError>) {
         let mut inner = self.lock();
         let Some(e) = inner.entries.get_mut(query_id) else {
             return; // dropped meanwhile
         };
         e.running = None;
-        let added = match outcome {
-            Ok((column_info, (pages, bytes), status)) => {
-                e.column_info = column_info.to_string();
-                e.status = status.to_string();
-                e.pages = pages;
-                e.bytes = bytes;
-                bytes
+        let (added, more) = match outcome {
+            Ok(f) => {
+                e.column_info = f.column_info.to_string();
+                e.status = f.status.to_string();
+                e.bytes = f.first.len();
+                e.pages = vec![f.first];
+                (e.bytes, f.more)
             }
             Err(error) => {
                 e.failed = Some(error);
-                0
+                (0, None)
             }
         };
+        let filling = more.map(|more| {
+            let (tx, rx) = tokio::sync::watch::channel(());
+            e.filling = Some(rx);
+            (more, tx)
+        });
         inner.bytes += added;
         inner.shrink();
+        drop(inner);
+        if let Some((more, tx)) = filling {
+            self.fill(query_id, more, tx);
+        }
+    }
+
+    /// Encodes the pages after the first on a blocking thread, adding each to the result as it is done. Stops when
+    /// the result is dropped or cancelled meanwhile.
+    /// `tx` is the sender of the result's `filling`.
+    fn fill(
+        self: &Arc<Self>,
+        query_id: &str,
+        mut more: Box<dyn MorePages>,
+        tx: tokio::sync::watch::Sender<()>,
+    ) {
+        let (results, id) = (self.clone(), query_id.to_owned());
+        tokio::task::spawn_blocking(move || {
+            loop {
+                let page = more.next_page();
+                let last = page.is_err() || more.done();
+                let mut inner = results.lock();
+                let Some(e) = inner.entries.get_mut(&id).filter(|e| !e.cancelled) else {
+                    return; // dropped or cancelled: nobody reads the rest
+                };
+                let added = match page {
+                    Ok(p) => {
+                        let n = p.len();
+                        e.pages.push(p);
+                        e.bytes += n;
+                        n
+                    }
+                    Err(error) => {
+                        e.fill_error = Some(error);
+                        0
+                    }
+                };
+                if last {
+                    e.filling = None;
+                }
+                inner.bytes += added;
+                inner.shrink();
+                drop(inner);
+                tx.send_replace(());
+                if last {
+                    return;
+                }
+            }
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -306,26 +352,31 @@ impl QueryResults {
             .then(|| e.first_response(&id))
     }
 
-    /// Keeps a fresh result and answers with its first page.
-    #[allow(clippy::too_many_arguments)]
+    /// Keeps a fresh result, starts encoding its later pages, and answers with its first page.
     pub fn first_page(
-        &self,
+        self: &Arc<Self>,
         principal: &str,
         query: &str,
         client_token: Option<&str>,
         query_id: String,
-        column_info: Json,
-        (pages, bytes): (Vec<String>, usize),
-        status: Json,
+        finished: Finished,
     ) -> String {
-        let entry = Entry {
-            status: status.to_string(),
-            pages,
-            bytes,
-            ..Entry::new(principal, query, column_info.to_string())
+        let mut entry = Entry {
+            status: finished.status.to_string(),
+            bytes: finished.first.len(),
+            pages: vec![finished.first],
+            ..Entry::new(principal, query, finished.column_info.to_string())
         };
+        let filling = finished.more.map(|more| {
+            let (tx, rx) = tokio::sync::watch::channel(());
+            entry.filling = Some(rx);
+            (more, tx)
+        });
         let first = entry.first_response(&query_id);
         self.keep(client_token, &query_id, entry);
+        if let Some((more, tx)) = filling {
+            self.fill(&query_id, more, tx);
+        }
         first
     }
 
@@ -362,8 +413,18 @@ impl QueryResults {
                 return Err(error.clone());
             }
         }
-        if (page == 0 && !e.deferred) || page >= e.pages.len() || page < e.newest_used {
+        if (page == 0 && !e.deferred) || !e.has_page(page) || page < e.newest_used {
             return Err(invalid());
+        }
+        if page == e.pages.len() {
+            if let Some(filling) = &e.filling {
+                let mut changed = filling.clone();
+                changed.mark_unchanged();
+                return Ok(Page::Encoding(changed));
+            }
+            if let Some(error) = &e.fill_error {
+                return Err(error.clone());
+            }
         }
         if e.created.elapsed() >= TOKEN_LIFETIME {
             return Err(invalid());
@@ -374,7 +435,7 @@ impl QueryResults {
         }
         *uses += 1;
         e.newest_used = page;
-        let next = (page + 1 < e.pages.len()).then(|| token(id, page + 1));
+        let next = e.has_page(page + 1).then(|| token(id, page + 1));
         Ok(Page::Ready(response(
             id,
             &e.pages[page],
@@ -462,102 +523,123 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rows(n: usize) -> Vec<String> {
-        (0..n)
-            .map(|i| json!({ "Data": [{ "ScalarValue": i.to_string() }] }).to_string())
-            .collect()
-    }
+    /// Pages given in advance, the last of which may be an error.
+    struct Given(VecDeque<Result<String, ApiError>>);
 
-    fn parse(text: impl Into<Text>) -> Json {
-        serde_json::from_str(&text.into().0).unwrap()
-    }
-
-    struct Text(String);
-
-    impl From<String> for Text {
-        fn from(s: String) -> Self {
-            Self(s)
+    impl MorePages for Given {
+        fn next_page(&mut self) -> Result<String, ApiError> {
+            self.0.pop_front().expect("not done")
+        }
+        fn done(&self) -> bool {
+            self.0.is_empty()
         }
     }
 
-    impl From<Page> for Text {
-        fn from(p: Page) -> Self {
-            match p {
-                Page::Ready(s) => Self(s),
+    /// Rows `0..n` as pages of `per_page` rows.
+    fn pages(n: usize, per_page: usize) -> VecDeque<Result<String, ApiError>> {
+        let rows: Vec<String> = (0..n)
+            .map(|i| json!({ "Data": [{ "ScalarValue": i.to_string() }] }).to_string())
+            .collect();
+        rows.chunks(per_page)
+            .map(|c| Ok(format!("[{}]", c.join(","))))
+            .collect()
+    }
+
+    fn parse(text: &str) -> Json {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// A page as `Query` with a `NextToken` answers it: waiting while it is encoded.
+    async fn page(r: &QueryResults, principal: &str, q: &str, t: &str) -> Result<Json, ApiError> {
+        loop {
+            match r.page(principal, q, t)? {
+                Page::Ready(s) => return Ok(parse(&s)),
                 Page::Running(..) => panic!("the query is still running"),
+                Page::Encoding(mut changed) => {
+                    let _ = changed.changed().await;
+                }
             }
         }
     }
 
-    fn keep(r: &QueryResults, n: usize, max_rows: Option<usize>) -> Json {
-        parse(r.first_page(
-            "p",
-            "q",
-            Some("ct"),
-            "Q1".into(),
-            json!([]),
-            paginate(rows(n), max_rows),
-            json!({}),
-        ))
+    fn keep(r: &Arc<QueryResults>, mut pages: VecDeque<Result<String, ApiError>>) -> Json {
+        let first = pages.pop_front().unwrap().unwrap();
+        let more = (!pages.is_empty()).then(|| Box::new(Given(pages)) as Box<dyn MorePages>);
+        let finished = Finished {
+            column_info: json!([]),
+            first,
+            more,
+            status: json!({}),
+        };
+        parse(&r.first_page("p", "q", Some("ct"), "Q1".into(), finished))
     }
 
-    #[test]
-    fn pages_follow_max_rows_and_tokens_follow_the_rules() {
-        let r = QueryResults::default();
-        let first = keep(&r, 10, Some(4));
+    #[tokio::test]
+    async fn pages_follow_max_rows_and_tokens_follow_the_rules() {
+        let r = Arc::new(QueryResults::default());
+        let first = keep(&r, pages(10, 4));
         assert_eq!(first["Rows"].as_array().unwrap().len(), 4);
         let t1 = first["NextToken"].as_str().unwrap().to_owned();
         // Bound to principal and query string.
-        assert!(r.page("other", "q", &t1).is_err());
-        assert!(r.page("p", "other query", &t1).is_err());
-        let second = parse(r.page("p", "q", &t1).unwrap());
+        assert!(page(&r, "other", "q", &t1).await.is_err());
+        assert!(page(&r, "p", "other query", &t1).await.is_err());
+        let second = page(&r, "p", "q", &t1).await.unwrap();
         assert_eq!(
             second,
-            parse(r.page("p", "q", &t1).unwrap()),
+            page(&r, "p", "q", &t1).await.unwrap(),
             "same token, same page"
         );
         assert_eq!(second["Rows"][0]["Data"][0]["ScalarValue"], "4");
         let t2 = second["NextToken"].as_str().unwrap().to_owned();
-        let third = parse(r.page("p", "q", &t2).unwrap());
+        let third = page(&r, "p", "q", &t2).await.unwrap();
         assert_eq!(third["Rows"].as_array().unwrap().len(), 2);
         assert!(third.get("NextToken").is_none());
         assert!(
-            r.page("p", "q", &t1).is_err(),
+            page(&r, "p", "q", &t1).await.is_err(),
             "a newer token invalidates older ones"
         );
         for _ in 0..4 {
-            r.page("p", "q", &t2).unwrap();
+            page(&r, "p", "q", &t2).await.unwrap();
         }
-        assert!(r.page("p", "q", &t2).is_err(), "five uses at most");
-        assert!(r.page("p", "q", "garbage").is_err());
+        assert!(page(&r, "p", "q", &t2).await.is_err(), "five uses at most");
+        assert!(page(&r, "p", "q", "garbage").await.is_err());
+        assert!(
+            page(&r, "p", "q", "Q1.3").await.is_err(),
+            "no page after the last"
+        );
     }
 
-    #[test]
-    fn client_tokens_repeat_and_cancel_conflicts() {
-        let r = QueryResults::default();
-        let first = keep(&r, 3, Some(1));
-        assert_eq!(r.repeated("p", "ct", "q").map(parse), Some(first.clone()));
+    #[tokio::test]
+    async fn a_page_that_cannot_be_encoded_is_an_error_of_its_token() {
+        let r = Arc::new(QueryResults::default());
+        let mut given = pages(4, 2);
+        given.push_back(Err(ApiError::QueryExecution("too big".into())));
+        let first = keep(&r, given);
+        let t1 = first["NextToken"].as_str().unwrap().to_owned();
+        let second = page(&r, "p", "q", &t1).await.unwrap();
+        let t2 = second["NextToken"].as_str().unwrap().to_owned();
+        assert!(matches!(
+            page(&r, "p", "q", &t2).await,
+            Err(ApiError::QueryExecution(m)) if m == "too big"
+        ));
+    }
+
+    #[tokio::test]
+    async fn client_tokens_repeat_and_cancel_conflicts() {
+        let r = Arc::new(QueryResults::default());
+        let first = keep(&r, pages(3, 1));
+        assert_eq!(
+            r.repeated("p", "ct", "q").map(|s| parse(&s)),
+            Some(first.clone())
+        );
         assert_eq!(r.repeated("p", "ct", "other"), None);
         assert_eq!(r.cancel("p", "Q1").unwrap(), None);
         assert!(r.cancel("p", "Q1").unwrap().is_some());
         let t = first["NextToken"].as_str().unwrap();
-        assert!(matches!(r.page("p", "q", t), Err(ApiError::Conflict(_))));
+        assert!(matches!(
+            page(&r, "p", "q", t).await,
+            Err(ApiError::Conflict(_))
+        ));
         assert!(r.cancel("p", "nope").is_err());
-    }
-
-    #[test]
-    fn pages_stay_under_a_megabyte() {
-        let big: Vec<String> = (0..300)
-            .map(|_| json!({ "Data": [{ "ScalarValue": "x".repeat(10_000) }] }).to_string())
-            .collect();
-        let (pages, total) = paginate(big, None);
-        assert!(pages.len() >= 3);
-        let mut rows = 0;
-        for p in &pages {
-            assert!(p.len() <= PAGE_BYTES);
-            rows += parse(p.clone()).as_array().unwrap().len();
-        }
-        assert_eq!(rows, 300);
-        assert!(total > 3_000_000);
     }
 }

@@ -851,17 +851,27 @@ async fn long_queries_answer_with_a_token_to_poll() {
     assert!(err.is_conflict_exception(), "{err:?}");
 }
 
-/// A result of 50,000 rows is encoded on several cores and split into pages of at most 1 MB: every row comes back
-/// once, in the query's order, with its datums in Timestream's formats.
+/// A result of 50,000 rows is split into pages of at most 1 MB, the first encoded before the call answers and the
+/// rest while the client reads: every row comes back once, in the query's order, with its datums in Timestream's
+/// formats. The same holds when the query outlasts its first call and its pages are read after polling.
 #[tokio::test]
 async fn large_results_come_back_whole_and_in_order_across_pages() {
-    let server = Server::start();
-    let q = server.query().await;
     let sql = "SELECT x, y, CAST(x * 1000 + y AS DOUBLE) / 4 AS d, from_unixtime(x * 1000 + y) AS t, \
                'row ' || CAST(x AS VARCHAR) || '\"' AS s \
                FROM (SELECT * FROM UNNEST(sequence(1, 250)) AS a(x)) \
                CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 200)) AS b(y)) ORDER BY x, y";
-    let (mut rows, mut pages, mut token) = (Vec::new(), 0, None::<String>);
+    for wait in [None, Some("1")] {
+        let server = match wait {
+            None => Server::start(),
+            Some(ms) => Server::start_with(&[("FRESHET_QUERY_WAIT_MS", ms)]),
+        };
+        let q = server.query().await;
+        check_large_result(&q, sql, wait.is_some()).await;
+    }
+}
+
+async fn check_large_result(q: &aws_sdk_timestreamquery::Client, sql: &str, polled: bool) {
+    let (mut rows, mut pages, mut polls, mut token) = (Vec::new(), 0, 0, None::<String>);
     loop {
         let out = q
             .query()
@@ -870,13 +880,18 @@ async fn large_results_come_back_whole_and_in_order_across_pages() {
             .send()
             .await
             .unwrap();
-        pages += 1;
+        if out.rows().is_empty() {
+            polls += 1;
+        } else {
+            pages += 1;
+        }
         rows.extend(out.rows().iter().cloned());
         token = out.next_token().map(str::to_owned);
         if token.is_none() {
             break;
         }
     }
+    assert_eq!(polls > 0, polled, "answers without rows: {polls}");
     assert_eq!(rows.len(), 50_000);
     assert!(
         pages >= 4,
