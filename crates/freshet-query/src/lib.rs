@@ -14,6 +14,7 @@ mod parameters;
 mod parser;
 mod reduce;
 pub mod reference;
+mod run_avg;
 mod sequence;
 mod show;
 mod table;
@@ -95,6 +96,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     )
     .map_err(internal)?;
     aggregates::register(&ctx);
+    run_avg::register(&ctx);
     timeseries::register(&ctx);
     reduce::register(&ctx);
     library::register(&ctx);
