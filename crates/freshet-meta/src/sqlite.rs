@@ -147,6 +147,19 @@ impl SqliteStore {
         .await
         .map_err(|e| Error::Internal(format!("metadata task failed: {e}")))?
     }
+
+    /// Runs a lookup by key: at once when the connection is free (such a read takes microseconds, less than handing
+    /// it to another thread and back), else as [`Self::with`] does.
+    async fn lookup<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        if let Ok(mut guard) = self.conn.try_lock() {
+            return f(&mut guard);
+        }
+        self.with(f).await
+    }
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -341,7 +354,7 @@ impl MetadataStore for SqliteStore {
 
     async fn access_key(&self, id: &AccessKeyId) -> Result<Option<AccessKeyRecord>> {
         let id = id.clone();
-        self.with(move |c| {
+        self.lookup(move |c| {
             Ok(query_row(
                 c,
                 "SELECT * FROM access_key WHERE id = ?1",
@@ -405,7 +418,7 @@ impl MetadataStore for SqliteStore {
 
     async fn database(&self, scope: &Scope, name: &str) -> Result<Option<DatabaseRecord>> {
         let (scope, name) = (scope.clone(), name.to_owned());
-        self.with(move |c| get_database(c, &scope, &name)).await
+        self.lookup(move |c| get_database(c, &scope, &name)).await
     }
 
     async fn list_databases(
@@ -534,7 +547,7 @@ impl MetadataStore for SqliteStore {
         name: &str,
     ) -> Result<Option<TableRecord>> {
         let (scope, database, name) = (scope.clone(), database.to_owned(), name.to_owned());
-        self.with(move |c| {
+        self.lookup(move |c| {
             Ok(query_row(
                 c,
                 "SELECT * FROM ts_table WHERE account = ?1 AND region = ?2 AND database = ?3 AND name = ?4",
@@ -548,7 +561,7 @@ impl MetadataStore for SqliteStore {
 
     async fn table_by_id(&self, id: &str) -> Result<Option<TableRecord>> {
         let id = id.to_owned();
-        self.with(move |c| {
+        self.lookup(move |c| {
             Ok(query_row(c, "SELECT * FROM ts_table WHERE id = ?1", [id], table_of).optional()?)
         })
         .await
