@@ -253,6 +253,11 @@ impl QueryEngine {
         let recursion_limit = state.config().options().sql_parser.recursion_limit.get();
         let mut statement =
             parser::parse_statement(&sql, recursion_limit).map_err(|e| syntax_error(&e))?;
+        if !parser::is_query(&statement) {
+            return Err(Error::Validation(
+                "The query syntax is invalid at line 1:1: only queries (SELECT, SHOW, DESCRIBE) can run".into(),
+            ));
+        }
         trino::rewrite_calls(&mut statement)
             .map_err(|e| Error::Validation(format!("The query syntax is invalid: {e}")))?;
         let references = state

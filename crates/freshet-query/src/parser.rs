@@ -133,3 +133,23 @@ pub fn parse_statement(
         )
     })
 }
+
+/// Whether a statement only reads: a query (`SELECT`, `WITH`, set operations, `VALUES`) or an `EXPLAIN` of one.
+/// DataFusion would also run DDL, DML, `COPY … TO` and `SET`, some of which act on the server's own files.
+pub fn is_query(statement: &datafusion::sql::parser::Statement) -> bool {
+    use datafusion::sql::parser::Statement as DfStatement;
+    use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+    match statement {
+        DfStatement::Statement(s) => match s.as_ref() {
+            SqlStatement::Query(_) => true,
+            SqlStatement::Explain { statement, .. } => {
+                matches!(statement.as_ref(), SqlStatement::Query(_))
+            }
+            _ => false,
+        },
+        DfStatement::Explain(e) => is_query(&e.statement),
+        DfStatement::CreateExternalTable(_) | DfStatement::CopyTo(_) | DfStatement::Reset(_) => {
+            false
+        }
+    }
+}
