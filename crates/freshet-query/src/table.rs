@@ -155,6 +155,18 @@ impl TimestreamTable {
         })
     }
 
+    /// About how many rows a scan with these filters reads: see `Storage::estimate_rows`.
+    pub async fn estimated_rows(&self, filters: &[Expr]) -> Result<u64> {
+        let mut range = TimeRange::default();
+        for f in filters {
+            range.narrow(f);
+        }
+        self.storage
+            .estimate_rows(&self.record, range.from, range.to)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
     /// A batch of the storage engine in the query's schema: missing columns null, strings as views.
     fn in_query_schema(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let stored = freshet_storage::adapt(batch, &self.stored)

@@ -514,6 +514,31 @@ impl Storage {
         Ok(outcome)
     }
 
+    /// About how many rows a scan of `[from, to]` (as [`Self::scan`]) reads: every buffered row, and each data file's
+    /// rows in proportion to the part of its time range inside. Cheap: it reads no rows.
+    pub async fn estimate_rows(
+        &self,
+        table: &TableRecord,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<u64> {
+        let state = self.table_state(&table.id).await?;
+        let st = lock(&state);
+        let buffered = st.active.rows.len() + st.frozen.iter().map(|b| b.rows.len()).sum::<usize>();
+        let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
+        let in_files: f64 = st
+            .files
+            .iter()
+            .filter(|f| f.max_time >= from && f.min_time <= to)
+            .map(|f| {
+                let span = (f.max_time as f64 - f.min_time as f64) + 1.0;
+                let inside = (f.max_time.min(to) as f64 - f.min_time.max(from) as f64) + 1.0;
+                f.rows.max(0) as f64 * (inside / span).clamp(0.0, 1.0)
+            })
+            .sum();
+        Ok(buffered as u64 + in_files.ceil() as u64)
+    }
+
     /// The table's rows within `[from, to]` (nanoseconds, inclusive; `None` is unbounded), from buffers and files.
     pub async fn scan(
         &self,

@@ -221,6 +221,34 @@ async fn persisted_upserted_compacted_and_expired() {
     assert_eq!(f.stored_paths().await, registered);
 }
 
+/// A file's rows count in proportion to the part of its time range a scan covers; buffered rows all count.
+#[tokio::test]
+async fn row_estimates_follow_the_time_range() {
+    let f = Fixture::new().await;
+    let s = f.open().await;
+    // One file of 11 rows over ten hours (one an hour), then 3 buffered rows.
+    let rows: Vec<(usize, WriteRow)> = (0..=10)
+        .map(|i| (i, row("a", NOW - 10 * HOUR + i as i64 * HOUR, 1, 1.0)))
+        .collect();
+    s.write(&table(), rows, NOW).await.unwrap();
+    s.persist(true).await.unwrap();
+    let buffered: Vec<(usize, WriteRow)> = (0..3)
+        .map(|i| (i, row("b", NOW - i as i64, 1, 1.0)))
+        .collect();
+    s.write(&table(), buffered, NOW).await.unwrap();
+
+    let estimate = |from: Option<i64>, to: Option<i64>| {
+        let s = &s;
+        async move { s.estimate_rows(&table(), from, to).await.unwrap() }
+    };
+    assert_eq!(estimate(None, None).await, 14);
+    // Half the file's range: about half its rows.
+    let half = estimate(Some(NOW - 5 * HOUR), None).await;
+    assert!((8..=10).contains(&half), "{half}");
+    // Outside the file's range: the buffered rows only.
+    assert_eq!(estimate(Some(NOW + HOUR), None).await, 3);
+}
+
 #[tokio::test]
 async fn unpersisted_writes_replay_and_deleted_tables_stay_deleted() {
     let f = Fixture::new().await;

@@ -531,6 +531,45 @@ async fn time_filters_prune_data_files() {
     );
 }
 
+/// A query estimated to read few rows runs on one partition: its plan has no repartitioning, which on a machine
+/// with more than one core DataFusion would add for a GROUP BY. Its answer is the same.
+#[tokio::test]
+async fn small_queries_run_on_one_partition() {
+    let server = Server::start();
+    let w = setup(&server, "small", "tbl").await;
+    let now = now_ms();
+    let records: Vec<Record> = (0..100)
+        .map(|k| {
+            single(
+                &format!("h{}", k % 10),
+                "cpu",
+                &k.to_string(),
+                "DOUBLE",
+                now - k,
+            )
+        })
+        .collect();
+    w.write_records()
+        .database_name("small")
+        .table_name("tbl")
+        .set_records(Some(records))
+        .send()
+        .await
+        .unwrap();
+    let sql = "SELECT host, count(*) FROM small.tbl GROUP BY host ORDER BY host";
+    let (_, plan) = rows(&server, &format!("EXPLAIN {sql}")).await;
+    let physical = plan
+        .iter()
+        .find(|r| r[0] == "physical_plan")
+        .map(|r| r[1].clone())
+        .unwrap();
+    assert!(physical.contains("AggregateExec"), "{physical}");
+    assert!(!physical.contains("RepartitionExec"), "{physical}");
+    let (_, counts) = rows(&server, sql).await;
+    assert_eq!(counts.len(), 10);
+    assert!(counts.iter().all(|r| r[1] == "10"), "{counts:?}");
+}
+
 /// `PrepareQuery` with `ValidateOnly` checks a query and describes its columns without running it.
 #[tokio::test]
 async fn prepare_query_validates_and_describes_columns() {
