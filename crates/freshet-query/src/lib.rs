@@ -10,6 +10,7 @@ mod errors;
 mod formats;
 mod functions;
 mod library;
+mod moments;
 mod parameters;
 mod parser;
 mod reduce;
@@ -100,6 +101,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     .map_err(internal)?;
     aggregates::register(&ctx);
     run_avg::register(&ctx);
+    moments::register(&ctx);
     timeseries::register(&ctx);
     reduce::register(&ctx);
     library::register(&ctx);
