@@ -158,20 +158,19 @@ impl QueryEngine {
     }
 
     async fn run_here(&self, scope: &Scope, original: &str) -> Result<QueryResult> {
-        let (ctx, plan, scanned, names) = match self.plan(scope, original).await? {
+        let (mut state, plan, scanned, names) = match self.plan(scope, original).await? {
             Planned::Show(result) => return Ok(result),
             Planned::Query {
-                ctx,
+                state,
                 plan,
                 scanned,
                 names,
                 ..
-            } => (ctx, plan, scanned, names),
+            } => (*state, plan, scanned, names),
         };
         let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let located = |e| classify_in(e, Some(original));
         // As `DataFrame::collect`, with the partitions chosen by the plan's size in between.
-        let mut state = ctx.state();
         let plan = state.optimize(&plan).map_err(located)?;
         if estimated_rows(&plan).await.map_err(located)? <= SMALL_QUERY_ROWS {
             state.config_mut().options_mut().execution.target_partitions = 1;
@@ -350,9 +349,9 @@ impl QueryEngine {
 
         unnest::name_unaliased(&mut statement, &ctx, recursion_limit).await;
         let OutputNames { aliased, names } = name_unnamed_columns(&mut statement);
-        let plan = state_plan(&ctx, statement, original).await?;
+        let plan = state_plan(&state, statement, original).await?;
         Ok(Planned::Query {
-            ctx: Box::new(ctx),
+            state: Box::new(state),
             plan,
             scanned,
             aliased,
@@ -391,7 +390,8 @@ enum Planned {
     /// SHOW or DESCRIBE, answered already.
     Show(QueryResult),
     Query {
-        ctx: Box<SessionContext>,
+        /// The query's session, with its tables registered.
+        state: Box<SessionState>,
         plan: datafusion::logical_expr::LogicalPlan,
         scanned: Arc<AtomicU64>,
         /// Whether each output column was named by an alias in the query.
@@ -420,12 +420,11 @@ pub struct PreparedColumn {
 }
 
 async fn state_plan(
-    ctx: &SessionContext,
+    state: &SessionState,
     statement: datafusion::sql::parser::Statement,
     sql: &str,
 ) -> Result<datafusion::logical_expr::LogicalPlan> {
-    let plan = ctx
-        .state()
+    let plan = state
         .statement_to_plan(statement)
         .await
         .map_err(|e| classify_in(e, Some(sql)))?;
