@@ -312,8 +312,8 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=100)
     ap.add_argument("--days", type=float, default=3.0)
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--server-bin", type=Path, default=Path("target/release/freshet"))
     ap.add_argument("--work", type=Path,
                     help="keep the generated and loaded dataset in this directory and reuse it on later runs with the "
