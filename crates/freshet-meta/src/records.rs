@@ -205,4 +205,7 @@ pub struct FileRecord {
     /// that replaced rows stored elsewhere, or merged from such files. Queries resolve versions only when a table
     /// has such a file or buffer. Files from before this was recorded count as shadowing.
     pub shadows: bool,
+    /// The measure names of the file's rows and, for each, the dimensions its rows have values for (`SHOW
+    /// MEASURES`). `None` for files written before this was recorded.
+    pub measures: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }

@@ -101,6 +101,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE ts_file ADD COLUMN shadows INTEGER NOT NULL DEFAULT 1;
     "#,
+    // 4: each data file's measures with the dimensions their rows have values for, as JSON (unknown for older
+    // files).
+    r#"
+    ALTER TABLE ts_file ADD COLUMN measures TEXT;
+    "#,
 ];
 
 #[derive(Debug, Clone)]
@@ -711,6 +716,10 @@ impl MetadataStore for SqliteStore {
                     level: r.get("level")?,
                     created_ms: r.get("created_ms")?,
                     shadows: r.get("shadows")?,
+                    // Written by this store from the same type; text that does not parse counts as unknown.
+                    measures: r
+                        .get::<_, Option<String>>("measures")?
+                        .and_then(|m| serde_json::from_str(&m).ok()),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -729,9 +738,14 @@ impl MetadataStore for SqliteStore {
             let tx = c.transaction()?;
             for f in &added {
                 tx.execute(
-                    "INSERT INTO ts_file (table_id, id, path, min_time, max_time, rows, bytes, level, created_ms, shadows) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![table_id, f.id, f.path, f.min_time, f.max_time, f.rows, f.bytes, f.level, f.created_ms, f.shadows],
+                    "INSERT INTO ts_file (table_id, id, path, min_time, max_time, rows, bytes, level, created_ms, shadows, measures) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        table_id, f.id, f.path, f.min_time, f.max_time, f.rows, f.bytes, f.level, f.created_ms,
+                        f.shadows,
+                        // A map of strings to lists of strings always serializes.
+                        f.measures.as_ref().and_then(|m| serde_json::to_string(m).ok()),
+                    ],
                 )?;
             }
             for id in &removed {

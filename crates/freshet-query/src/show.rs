@@ -396,8 +396,10 @@ async fn table_schema(
     Ok((record, schema))
 }
 
-/// For each measure name, the dimensions its rows have values for, in the table's order. Found by a query over the
-/// table: `SELECT measure_name, count(d) > 0 … GROUP BY measure_name`, which reads only those columns.
+/// For each measure name, the dimensions its rows have values for, in the table's order. The storage engine knows
+/// them from its data files' summaries and its buffered series; for a table with files written before summaries
+/// were kept, they are found by a query over the table: `SELECT measure_name, count(d) > 0 … GROUP BY
+/// measure_name`, which reads only those columns.
 async fn dimensions_by_measure(
     engine: &crate::QueryEngine,
     record: freshet_meta::TableRecord,
@@ -407,6 +409,22 @@ async fn dimensions_by_measure(
     let dimensions = schema.dimensions();
     let mut found = std::collections::HashMap::new();
     if dimensions.is_empty() {
+        return Ok(found);
+    }
+    if let Some(known) = engine
+        .storage
+        .measure_dimensions(&record)
+        .await
+        .map_err(internal)?
+    {
+        for (measure, present) in known {
+            let ordered = dimensions
+                .iter()
+                .filter(|d| present.contains(*d))
+                .cloned()
+                .collect();
+            found.insert(measure, ordered);
+        }
         return Ok(found);
     }
     let provider = crate::TimestreamTable::new(

@@ -243,6 +243,11 @@ impl Rows {
         self.series.is_empty()
     }
 
+    /// Each row's series id.
+    pub fn series(&self) -> &[u32] {
+        &self.series
+    }
+
     pub fn contains(&self, series: u32, time: i64) -> bool {
         self.index.contains_key(&(series, time))
     }

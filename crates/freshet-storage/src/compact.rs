@@ -106,7 +106,17 @@ impl Storage {
             Some(batch) => {
                 // Merging resolves versions among the picked files, not against files left out.
                 let shadows = picked.iter().any(|f| f.shadows);
-                Some(files::write(&self.inner.objects, &table_id, batch, level, shadows).await?)
+                Some(
+                    files::write(
+                        &self.inner.objects,
+                        &table_id,
+                        batch,
+                        level,
+                        shadows,
+                        table_schema.dimensions(),
+                    )
+                    .await?,
+                )
             }
             None => None,
         };

@@ -1,6 +1,6 @@
 //! Data files: sorted Parquet files in the object store, one directory per table incarnation.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -34,26 +34,30 @@ pub fn table_prefix(table_id: &str) -> String {
     format!("{TABLES_PREFIX}{table_id}/")
 }
 
-/// Writes a sorted batch as a new Parquet file and returns its record (not yet registered).
+/// Writes a sorted batch as a new Parquet file and returns its record (not yet registered). `dimensions` are the
+/// table's dimension columns, for the record's measure summary.
 pub async fn write(
     objects: &Arc<dyn ObjectStore>,
     table_id: &str,
     batch: &RecordBatch,
     level: i64,
     shadows: bool,
+    dimensions: &[String],
 ) -> Result<FileRecord> {
     let times = times(batch)?;
     let min_time = arrow::compute::min(times).unwrap_or(0);
     let max_time = arrow::compute::max(times).unwrap_or(0);
     let rows = batch.num_rows() as i64;
-    let batch = batch.clone();
-    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+    let (batch, dimensions) = (batch.clone(), dimensions.to_vec());
+    let (bytes, measures) = tokio::task::spawn_blocking(move || -> Result<_> {
+        // Batches in table schema always have `measure_name`; without it the summary is unknown, not an error.
+        let measures = measure_dimensions(&batch, &dimensions).ok();
         let props = writer_properties(&batch.schema());
         let mut out = Vec::new();
         let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
         w.write(&batch)?;
         w.close()?;
-        Ok(out)
+        Ok((out, measures))
     })
     .await
     .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))??;
@@ -74,7 +78,63 @@ pub async fn write(
         level,
         created_ms: 0,
         shadows,
+        measures,
     })
+}
+
+/// For each measure name of a batch in table schema, the dimensions (in `dimensions`' order) that its rows have
+/// values for.
+pub fn measure_dimensions(
+    batch: &RecordBatch,
+    dimensions: &[String],
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let names = batch.column_by_name(MEASURE_NAME_COLUMN).ok_or_else(|| {
+        arrow::error::ArrowError::SchemaError("batch without a measure_name column".into())
+    })?;
+    let names = arrow::compute::cast(names, &DataType::Utf8)?;
+    let names = names.as_string::<i32>();
+    let columns: Vec<(&String, &ArrayRef)> = dimensions
+        .iter()
+        .filter_map(|d| Some((d, batch.column_by_name(d)?)))
+        .collect();
+    // Rows come sorted by series, so a measure's rows mostly follow one another: its flags are looked up once a run.
+    let mut present: HashMap<&str, Vec<bool>> = HashMap::new();
+    let mut run: Option<(&str, Vec<bool>)> = None;
+    for row in 0..batch.num_rows() {
+        if names.is_null(row) {
+            continue;
+        }
+        let name = names.value(row);
+        if run.as_ref().is_none_or(|(n, _)| *n != name) {
+            if let Some((n, flags)) = run.take() {
+                present.insert(n, flags);
+            }
+            let flags = present
+                .remove(name)
+                .unwrap_or_else(|| vec![false; columns.len()]);
+            run = Some((name, flags));
+        }
+        if let Some((_, flags)) = &mut run {
+            for (flag, (_, column)) in flags.iter_mut().zip(&columns) {
+                *flag = *flag || column.is_valid(row);
+            }
+        }
+    }
+    if let Some((n, flags)) = run {
+        present.insert(n, flags);
+    }
+    Ok(present
+        .into_iter()
+        .map(|(name, flags)| {
+            let dims = columns
+                .iter()
+                .zip(flags)
+                .filter(|(_, f)| *f)
+                .map(|((d, _), _)| (*d).clone())
+                .collect();
+            (name.to_owned(), dims)
+        })
+        .collect())
 }
 
 /// Rows per data page, at most.
@@ -383,11 +443,40 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(times), Arc::new(values)]).unwrap()
     }
 
+    #[test]
+    fn each_measure_lists_the_dimensions_its_rows_have() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("host", DataType::Utf8, true),
+            Field::new("region", DataType::Utf8, true),
+            Field::new("rack", DataType::Utf8, true),
+            Field::new(MEASURE_NAME_COLUMN, DataType::Utf8, false),
+        ]));
+        let column = |v: &[Option<&str>]| Arc::new(StringArray::from(v.to_vec())) as ArrayRef;
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                column(&[Some("a"), Some("a"), None, Some("b")]),
+                column(&[None, None, Some("eu"), None]),
+                column(&[None, None, None, None]),
+                column(&[Some("cpu"), Some("cpu"), Some("mem"), Some("cpu")]),
+            ],
+        )
+        .unwrap();
+        let dims: Vec<String> = ["host", "region", "rack"].map(String::from).into();
+        let found = measure_dimensions(&b, &dims).unwrap();
+        let expected: BTreeMap<String, Vec<String>> = [
+            ("cpu".to_owned(), vec!["host".to_owned()]),
+            ("mem".to_owned(), vec!["region".to_owned()]),
+        ]
+        .into();
+        assert_eq!(found, expected);
+    }
+
     #[tokio::test]
     async fn new_files_use_lz4_and_older_zstd_files_still_read() {
         let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let b = batch();
-        let rec = write(&objects, "t", &b, 0, false).await.unwrap();
+        let rec = write(&objects, "t", &b, 0, false, &[]).await.unwrap();
         let bytes = objects
             .get(&Path::from(rec.path.as_str()))
             .await

@@ -17,7 +17,7 @@ pub use schema::{
     value_column,
 };
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -514,6 +514,44 @@ impl Storage {
         Ok(outcome)
     }
 
+    /// For each measure name, the dimensions its rows have values for (`SHOW MEASURES`), from the data files'
+    /// summaries and the buffered rows' series, without reading rows. `None` when a data file has no summary (written
+    /// before summaries were kept): the caller reads the rows instead.
+    pub async fn measure_dimensions(
+        &self,
+        table: &TableRecord,
+    ) -> Result<Option<BTreeMap<String, BTreeSet<String>>>> {
+        let state = self.table_state(&table.id).await?;
+        let st = lock(&state);
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &st.files {
+            let Some(measures) = &f.measures else {
+                return Ok(None);
+            };
+            for (name, dims) in measures {
+                out.entry(name.clone())
+                    .or_default()
+                    .extend(dims.iter().cloned());
+            }
+        }
+        let keys = st.interner.keys();
+        let mut seen = vec![false; keys.len()];
+        for rows in std::iter::once(&st.active.rows).chain(st.frozen.iter().map(|b| &b.rows)) {
+            for &series in rows.series() {
+                let Some(key) = keys.get(series as usize) else {
+                    continue;
+                };
+                if std::mem::replace(&mut seen[series as usize], true) {
+                    continue;
+                }
+                out.entry(key.measure_name.clone())
+                    .or_default()
+                    .extend(key.dimensions.iter().map(|(d, _)| d.clone()));
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// About how many rows a scan of `[from, to]` (as [`Self::scan`]) reads: every buffered row, and each data file's
     /// rows in proportion to the part of its time range inside. Cheap: it reads no rows.
     pub async fn estimate_rows(
@@ -771,6 +809,7 @@ impl Storage {
                 frozen.shadows,
             )
         };
+        let dimensions = table_schema.dimensions().to_vec();
         // Sorting and gathering take a while on a large buffer: off the lock and off the async workers.
         let built = tokio::task::spawn_blocking(move || {
             let batch = rows.to_batch(&table_schema, &table_schema.arrow_schema(), &keys, |_| true);
@@ -781,7 +820,15 @@ impl Storage {
         let (batch, ranges) = (built.0?, built.1);
         let file = match batch {
             Some(batch) => {
-                let file = files::write(&self.inner.objects, &table_id, &batch, 0, shadows).await?;
+                let file = files::write(
+                    &self.inner.objects,
+                    &table_id,
+                    &batch,
+                    0,
+                    shadows,
+                    &dimensions,
+                )
+                .await?;
                 self.inner
                     .meta
                     .replace_files(&table_id, std::slice::from_ref(&file), &[])

@@ -379,6 +379,7 @@ fn table_schema_and_files_follow_the_table_id() {
             level: 0,
             created_ms: 1,
             shadows: id == "b",
+            measures: (id == "c").then(|| [("cpu".to_owned(), vec!["host".to_owned()])].into()),
         };
         store
             .replace_files("t1", &[file("b", 20), file("a", 10)], &[])
@@ -400,6 +401,21 @@ fn table_schema_and_files_follow_the_table_id() {
             ids,
             [("c".into(), false), ("b".into(), true)],
             "ordered by time"
+        );
+        let measures: Vec<_> = store
+            .files("t1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.measures)
+            .collect();
+        assert_eq!(
+            measures,
+            [
+                Some([("cpu".to_owned(), vec!["host".to_owned()])].into()),
+                None
+            ],
+            "a file's measures come back; unknown stays unknown"
         );
 
         let s = scope("123456789012", "us-east-1");

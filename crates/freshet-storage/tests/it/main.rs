@@ -221,6 +221,46 @@ async fn persisted_upserted_compacted_and_expired() {
     assert_eq!(f.stored_paths().await, registered);
 }
 
+/// Each measure's dimensions come from the data files' summaries and the buffered series, without reading rows.
+#[tokio::test]
+async fn measure_dimensions_come_from_file_summaries_and_buffers() {
+    let f = Fixture::new().await;
+    let s = f.open().await;
+    s.write(&table(), vec![(0, row("a", NOW - HOUR, 1, 1.0))], NOW)
+        .await
+        .unwrap();
+    s.persist(true).await.unwrap();
+    let mem = WriteRow {
+        dimensions: vec![("host".into(), "a".into()), ("region".into(), "eu".into())],
+        measure_name: "mem".into(),
+        time: NOW,
+        version: 1,
+        measures: Measures::Single(Value::Double(2.0)),
+    };
+    s.write(&table(), vec![(0, mem)], NOW).await.unwrap();
+    let files = f.meta.files("t1").await.unwrap();
+    assert_eq!(
+        files[0].measures,
+        Some([("cpu".to_owned(), vec!["host".to_owned()])].into()),
+        "the file's summary"
+    );
+    let found = s.measure_dimensions(&table()).await.unwrap().unwrap();
+    let found: Vec<(String, Vec<String>)> = found
+        .into_iter()
+        .map(|(m, d)| (m, d.into_iter().collect()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("cpu".to_owned(), vec!["host".to_owned()]),
+            (
+                "mem".to_owned(),
+                vec!["host".to_owned(), "region".to_owned()]
+            )
+        ]
+    );
+}
+
 /// A file's rows count in proportion to the part of its time range a scan covers; buffered rows all count.
 #[tokio::test]
 async fn row_estimates_follow_the_time_range() {

@@ -570,6 +570,122 @@ async fn small_queries_run_on_one_partition() {
     assert!(counts.iter().all(|r| r[1] == "10"), "{counts:?}");
 }
 
+/// `SHOW MEASURES FROM meas.tbl` as (measure, its dimensions' names).
+async fn measure_dimensions(server: &Server) -> Vec<(String, Vec<String>)> {
+    let out = server
+        .query()
+        .await
+        .query()
+        .query_string("SHOW MEASURES FROM meas.tbl")
+        .send()
+        .await
+        .unwrap();
+    out.rows()
+        .iter()
+        .map(|r| {
+            let dims: Vec<String> = r.data()[2]
+                .array_value()
+                .iter()
+                .map(|d| {
+                    d.row_value().unwrap().data()[0]
+                        .scalar_value()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+            (r.data()[0].scalar_value().unwrap().to_owned(), dims)
+        })
+        .collect()
+}
+
+/// `SHOW MEASURES` lists each measure's own dimensions: from the data files' summaries and the buffered series, and
+/// (the same answer) by reading the rows when the files have no summary, as files written by older versions.
+#[tokio::test]
+async fn show_measures_knows_each_measure_s_dimensions_without_reading_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = fixed_env();
+    env.push(("FRESHET_PERSIST_AFTER", "1"));
+    let server = Server::start_in(dir.path(), &env);
+    let w = setup(&server, "meas", "tbl").await;
+    let now = now_ms();
+    let write = |records: Vec<Record>| {
+        let w = w.clone();
+        async move {
+            w.write_records()
+                .database_name("meas")
+                .table_name("tbl")
+                .set_records(Some(records))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let with_region = |name: &str, k: i64| {
+        Record::builder()
+            .dimensions(dim("host", "h1"))
+            .dimensions(dim("region", "eu"))
+            .measure_name(name)
+            .measure_value(k.to_string())
+            .measure_value_type(MeasureValueType::Bigint)
+            .time((now - k).to_string())
+            .build()
+    };
+    write(
+        (0..10)
+            .map(|k| single("h1", "cpu", "1.5", "DOUBLE", now - k))
+            .collect(),
+    )
+    .await;
+    write((0..10).map(|k| with_region("mem", k)).collect()).await;
+    let objects = dir.path().join("objects");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while parquet_count(&objects) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no data file");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // One more measure, likely still buffered when asked about.
+    write(vec![with_region("disk", 0)]).await;
+
+    let expected = vec![
+        ("cpu".to_owned(), vec!["host".to_owned()]),
+        (
+            "disk".to_owned(),
+            vec!["host".to_owned(), "region".to_owned()],
+        ),
+        (
+            "mem".to_owned(),
+            vec!["host".to_owned(), "region".to_owned()],
+        ),
+    ];
+    assert_eq!(measure_dimensions(&server).await, expected);
+
+    // As if written before summaries were kept: the files' records lose theirs.
+    assert!(server.stop().success());
+    {
+        use freshet_meta::MetadataStore;
+        let meta = freshet_meta::SqliteStore::open(&dir.path().join("metadata.sqlite")).unwrap();
+        let scope = freshet_meta::Scope {
+            account: freshet_core::AccountId::parse("123456789012").unwrap(),
+            region: freshet_core::Region::parse("us-east-1").unwrap(),
+        };
+        let table = meta.table(&scope, "meas", "tbl").await.unwrap().unwrap();
+        let files = meta.files(&table.id).await.unwrap();
+        assert!(!files.is_empty() && files.iter().all(|f| f.measures.is_some()));
+        let ids: Vec<String> = files.iter().map(|f| f.id.clone()).collect();
+        let older: Vec<_> = files
+            .into_iter()
+            .map(|f| freshet_meta::FileRecord {
+                measures: None,
+                id: format!("{}old", f.id),
+                ..f
+            })
+            .collect();
+        meta.replace_files(&table.id, &older, &ids).await.unwrap();
+    }
+    let server = Server::start_in(dir.path(), &env);
+    assert_eq!(measure_dimensions(&server).await, expected);
+}
+
 /// `PrepareQuery` with `ValidateOnly` checks a query and describes its columns without running it.
 #[tokio::test]
 async fn prepare_query_validates_and_describes_columns() {
