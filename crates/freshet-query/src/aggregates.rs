@@ -440,7 +440,7 @@ fn counted_keys<'a>(
 }
 
 /// A filter's false and null rows as nulls.
-fn filter_nulls(filter: Option<&BooleanArray>) -> Option<NullBuffer> {
+pub(crate) fn filter_nulls(filter: Option<&BooleanArray>) -> Option<NullBuffer> {
     let f = filter?;
     let keep = match f.nulls() {
         Some(n) => f.values() & n.inner(),

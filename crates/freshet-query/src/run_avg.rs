@@ -130,10 +130,7 @@ fn for_runs(groups: &[usize], mut f: impl FnMut(usize, usize, usize)) {
 
 /// Where a value counts: it is not null and the filter (if any) is true there.
 fn counted(values: &dyn Array, filter: Option<&BooleanArray>) -> Option<NullBuffer> {
-    let filter = filter.map(|f| {
-        let kept = datafusion::arrow::compute::prep_null_mask_filter(f);
-        NullBuffer::new(kept.values().clone())
-    });
+    let filter = crate::aggregates::filter_nulls(filter);
     NullBuffer::union(values.logical_nulls().as_ref(), filter.as_ref())
         .filter(|n| n.null_count() > 0)
 }

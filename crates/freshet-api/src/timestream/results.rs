@@ -303,7 +303,12 @@ impl QueryResults {
         let (results, id) = (self.clone(), query_id.to_owned());
         tokio::task::spawn_blocking(move || {
             loop {
-                let page = more.next_page();
+                // A panic while encoding must not leave callers waiting for a page that never comes.
+                let page =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| more.next_page()))
+                        .unwrap_or_else(|_| {
+                            Err(ApiError::Internal("encoding a result page panicked".into()))
+                        });
                 let last = page.is_err() || more.done();
                 let mut inner = results.lock();
                 let Some(e) = inner.entries.get_mut(&id).filter(|e| !e.cancelled) else {
