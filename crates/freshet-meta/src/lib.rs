@@ -105,6 +105,13 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
     /// Adds columns; a column that exists already is left as it is.
     async fn add_columns(&self, table_id: &str, columns: &[ColumnRecord]) -> Result<()>;
     async fn files(&self, table_id: &str) -> Result<Vec<FileRecord>>;
+    /// Records the measure summaries (`FileRecord::measures`) of files written before summaries were kept, by file
+    /// id, in one transaction.
+    async fn set_file_measures(
+        &self,
+        table_id: &str,
+        summaries: &[(String, std::collections::BTreeMap<String, Vec<String>>)],
+    ) -> Result<()>;
     /// Registers `added` and forgets `removed` in one transaction (persistence and compaction).
     async fn replace_files(
         &self,

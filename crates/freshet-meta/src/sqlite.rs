@@ -727,6 +727,31 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn set_file_measures(
+        &self,
+        table_id: &str,
+        summaries: &[(String, std::collections::BTreeMap<String, Vec<String>>)],
+    ) -> Result<()> {
+        let table_id = table_id.to_owned();
+        let summaries = summaries
+            .iter()
+            .map(|(id, m)| Ok((id.clone(), serde_json::to_string(m)?)))
+            .collect::<serde_json::Result<Vec<_>>>()
+            .map_err(|e| Error::Internal(format!("encoding a file's measures: {e}")))?;
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            for (id, measures) in &summaries {
+                tx.prepare_cached(
+                    "UPDATE ts_file SET measures = ?1 WHERE table_id = ?2 AND id = ?3",
+                )?
+                .execute(params![measures, table_id, id])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn replace_files(
         &self,
         table_id: &str,

@@ -396,78 +396,30 @@ async fn table_schema(
     Ok((record, schema))
 }
 
-/// For each measure name, the dimensions its rows have values for, in the table's order. The storage engine knows
-/// them from its data files' summaries and its buffered series; for a table with files written before summaries
-/// were kept, they are found by a query over the table: `SELECT measure_name, count(d) > 0 … GROUP BY
-/// measure_name`, which reads only those columns.
+/// For each measure name, the dimensions its rows have values for, in the table's order, as the storage engine
+/// knows them from its data files' summaries and its buffered series.
 async fn dimensions_by_measure(
     engine: &crate::QueryEngine,
     record: freshet_meta::TableRecord,
     schema: &freshet_storage::TableSchema,
 ) -> Result<std::collections::HashMap<String, Vec<String>>> {
-    use datafusion::arrow::array::AsArray;
-    let dimensions = schema.dimensions();
-    let mut found = std::collections::HashMap::new();
-    if dimensions.is_empty() {
-        return Ok(found);
-    }
-    if let Some(known) = engine
+    let known = engine
         .storage
         .measure_dimensions(&record)
         .await
-        .map_err(internal)?
-    {
-        for (measure, present) in known {
-            let ordered = dimensions
+        .map_err(internal)?;
+    Ok(known
+        .into_iter()
+        .map(|(measure, present)| {
+            let ordered = schema
+                .dimensions()
                 .iter()
                 .filter(|d| present.contains(*d))
                 .cloned()
                 .collect();
-            found.insert(measure, ordered);
-        }
-        return Ok(found);
-    }
-    let provider = crate::TimestreamTable::new(
-        record,
-        engine.storage.clone(),
-        engine.files.clone(),
-        Arc::new(std::sync::atomic::AtomicU64::new(0)),
-    )
-    .await
-    .map_err(internal)?;
-    let ctx = engine.session();
-    ctx.register_table("t", Arc::new(provider))
-        .map_err(internal)?;
-    let counts: Vec<String> = dimensions
-        .iter()
-        .map(|d| format!("count(\"{}\") > 0", d.replace('"', "\"\"")))
-        .collect();
-    let sql = format!(
-        "SELECT measure_name, {} FROM t GROUP BY measure_name",
-        counts.join(", ")
-    );
-    let batches = ctx
-        .sql(&sql)
-        .await
-        .map_err(internal)?
-        .collect()
-        .await
-        .map_err(internal)?;
-    for batch in &batches {
-        let names =
-            datafusion::arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(internal)?;
-        let names = names.as_string::<i32>();
-        for row in 0..batch.num_rows() {
-            let present = dimensions
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| batch.column(i + 1).as_boolean().value(row))
-                .map(|(_, d)| d.clone())
-                .collect();
-            found.insert(names.value(row).to_owned(), present);
-        }
-    }
-    Ok(found)
+            (measure, ordered)
+        })
+        .collect())
 }
 
 /// `measure_name`, `data_type` and `dimensions` (an array of rows of `dimension_name` and `data_type`): the

@@ -8,13 +8,18 @@ use arrow::array::{
     new_null_array,
 };
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimestampNanosecondType};
+use arrow::datatypes::{
+    DataType, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimestampNanosecondType,
+};
 use bytes::Bytes;
 use freshet_meta::FileRecord;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    RowFilter,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterProperties;
@@ -91,37 +96,39 @@ pub fn measure_dimensions(
     let names = batch.column_by_name(MEASURE_NAME_COLUMN).ok_or_else(|| {
         arrow::error::ArrowError::SchemaError("batch without a measure_name column".into())
     })?;
-    let names = arrow::compute::cast(names, &DataType::Utf8)?;
-    let names = names.as_string::<i32>();
+    // As a dictionary (files read for their summary already give one): runs compare keys, not strings.
+    let as_dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let names = if names.data_type() == &as_dictionary {
+        Arc::clone(names)
+    } else {
+        arrow::compute::cast(names, &as_dictionary)?
+    };
+    let names = names.as_dictionary::<Int32Type>();
+    let (keys, values) = (names.keys(), names.values().as_string::<i32>());
+    let key = |row: usize| keys.is_valid(row).then(|| keys.value(row));
     let columns: Vec<(&String, &ArrayRef)> = dimensions
         .iter()
         .filter_map(|d| Some((d, batch.column_by_name(d)?)))
         .collect();
-    // Rows come sorted by series, so a measure's rows mostly follow one another: its flags are looked up once a run.
+    // Rows come sorted by series, so a measure's rows follow one another in runs: each run's dimensions are found
+    // from the null counts of its slice of each column.
     let mut present: HashMap<&str, Vec<bool>> = HashMap::new();
-    let mut run: Option<(&str, Vec<bool>)> = None;
-    for row in 0..batch.num_rows() {
-        if names.is_null(row) {
-            continue;
+    let mut from = 0;
+    while from < batch.num_rows() {
+        let k = key(from);
+        let mut to = from + 1;
+        while to < batch.num_rows() && key(to) == k {
+            to += 1;
         }
-        let name = names.value(row);
-        if run.as_ref().is_none_or(|(n, _)| *n != name) {
-            if let Some((n, flags)) = run.take() {
-                present.insert(n, flags);
-            }
+        if let Some(k) = k {
             let flags = present
-                .remove(name)
-                .unwrap_or_else(|| vec![false; columns.len()]);
-            run = Some((name, flags));
-        }
-        if let Some((_, flags)) = &mut run {
+                .entry(values.value(k as usize))
+                .or_insert_with(|| vec![false; columns.len()]);
             for (flag, (_, column)) in flags.iter_mut().zip(&columns) {
-                *flag = *flag || column.is_valid(row);
+                *flag = *flag || column.slice(from, to - from).null_count() < to - from;
             }
         }
-    }
-    if let Some((n, flags)) = run {
-        present.insert(n, flags);
+        from = to;
     }
     Ok(present
         .into_iter()
@@ -170,6 +177,57 @@ pub async fn read(objects: &Arc<dyn ObjectStore>, path: &str) -> Result<Vec<Reco
         .with_batch_size(64 * 1024)
         .build()?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The measure summary of a stored file (see [`measure_dimensions`]), reading only its `measure_name` and dimension
+/// columns: for files written before summaries were kept.
+pub async fn read_measures(
+    objects: &Arc<dyn ObjectStore>,
+    path: &str,
+    dimensions: &[String],
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let bytes = objects.get(&Path::from(path)).await?.bytes().await?;
+    let dimensions = dimensions.to_vec();
+    tokio::task::spawn_blocking(move || -> Result<BTreeMap<String, Vec<String>>> {
+        // Strings as dictionaries: only whether a value is there matters, and dictionary pages decode to keys
+        // without copying each row's string.
+        let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::default())?;
+        let as_dictionaries = Schema::new(
+            metadata
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    DataType::Utf8 => Arc::new(f.as_ref().clone().with_data_type(
+                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                    )),
+                    _ => Arc::clone(f),
+                })
+                .collect::<Vec<_>>(),
+        );
+        let options = ArrowReaderOptions::default().with_schema(Arc::new(as_dictionaries));
+        let metadata = ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), options)?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata);
+        let wanted =
+            std::iter::once(MEASURE_NAME_COLUMN).chain(dimensions.iter().map(String::as_str));
+        let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()?;
+        let mut summary: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for batch in reader {
+            for (measure, dims) in measure_dimensions(&batch?, &dimensions)? {
+                let known = summary.entry(measure).or_default();
+                known.extend(dims);
+                known.sort_by_key(|d| dimensions.iter().position(|x| x == d));
+                known.dedup();
+            }
+        }
+        Ok(summary)
+    })
+    .await
+    .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?
 }
 
 /// The time column of a batch in table schema.

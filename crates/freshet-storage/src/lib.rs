@@ -515,41 +515,75 @@ impl Storage {
     }
 
     /// For each measure name, the dimensions its rows have values for (`SHOW MEASURES`), from the data files'
-    /// summaries and the buffered rows' series, without reading rows. `None` when a data file has no summary (written
-    /// before summaries were kept): the caller reads the rows instead.
+    /// summaries and the buffered rows' series, without reading rows. A file written before summaries were kept
+    /// has its `measure_name` and dimension columns read once, and its summary recorded.
     pub async fn measure_dimensions(
         &self,
         table: &TableRecord,
-    ) -> Result<Option<BTreeMap<String, BTreeSet<String>>>> {
+    ) -> Result<BTreeMap<String, BTreeSet<String>>> {
         let state = self.table_state(&table.id).await?;
-        let st = lock(&state);
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for f in &st.files {
-            let Some(measures) = &f.measures else {
-                return Ok(None);
-            };
+        let mut add = |measures: &BTreeMap<String, Vec<String>>| {
             for (name, dims) in measures {
                 out.entry(name.clone())
                     .or_default()
                     .extend(dims.iter().cloned());
             }
-        }
-        let keys = st.interner.keys();
-        let mut seen = vec![false; keys.len()];
-        for rows in std::iter::once(&st.active.rows).chain(st.frozen.iter().map(|b| &b.rows)) {
-            for &series in rows.series() {
-                let Some(key) = keys.get(series as usize) else {
-                    continue;
-                };
-                if std::mem::replace(&mut seen[series as usize], true) {
-                    continue;
+        };
+        let (missing, dimensions) = {
+            let st = lock(&state);
+            let mut missing = Vec::new();
+            for f in &st.files {
+                match &f.measures {
+                    Some(measures) => add(measures),
+                    None => missing.push((f.id.clone(), f.path.clone())),
                 }
-                out.entry(key.measure_name.clone())
-                    .or_default()
-                    .extend(key.dimensions.iter().map(|(d, _)| d.clone()));
+            }
+            let keys = st.interner.keys();
+            let mut seen = vec![false; keys.len()];
+            let mut buffered = BTreeMap::new();
+            for rows in std::iter::once(&st.active.rows).chain(st.frozen.iter().map(|b| &b.rows)) {
+                for &series in rows.series() {
+                    let Some(key) = keys.get(series as usize) else {
+                        continue;
+                    };
+                    if std::mem::replace(&mut seen[series as usize], true) {
+                        continue;
+                    }
+                    buffered
+                        .entry(key.measure_name.clone())
+                        .or_insert_with(Vec::new)
+                        .extend(key.dimensions.iter().map(|(d, _)| d.clone()));
+                }
+            }
+            add(&buffered);
+            (missing, st.schema.dimensions().to_vec())
+        };
+        let read = missing
+            .iter()
+            .map(|(_, path)| files::read_measures(&self.inner.objects, path, &dimensions));
+        let summaries = futures::future::try_join_all(read).await?;
+        let recorded: Vec<(String, BTreeMap<String, Vec<String>>)> = missing
+            .into_iter()
+            .map(|(id, _)| id)
+            .zip(summaries)
+            .collect();
+        if !recorded.is_empty() {
+            self.inner
+                .meta
+                .set_file_measures(&table.id, &recorded)
+                .await?;
+            let mut st = lock(&state);
+            for f in st.files.iter_mut() {
+                if let Some((_, m)) = recorded.iter().find(|(id, _)| *id == f.id) {
+                    f.measures = Some(m.clone());
+                }
             }
         }
-        Ok(Some(out))
+        for (_, measures) in &recorded {
+            add(measures);
+        }
+        Ok(out)
     }
 
     /// About how many rows a scan of `[from, to]` (as [`Self::scan`]) reads: every buffered row, and each data file's

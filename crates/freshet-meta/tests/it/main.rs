@@ -417,6 +417,19 @@ fn table_schema_and_files_follow_the_table_id() {
             ],
             "a file's measures come back; unknown stays unknown"
         );
+        store
+            .set_file_measures(
+                "t1",
+                &[("b".to_owned(), [("mem".to_owned(), vec![])].into())],
+            )
+            .await
+            .unwrap();
+        let b = store.files("t1").await.unwrap().pop().unwrap();
+        assert_eq!(
+            (b.id.as_str(), b.measures),
+            ("b", Some([("mem".to_owned(), vec![])].into())),
+            "an older file's summary, recorded later"
+        );
 
         let s = scope("123456789012", "us-east-1");
         store.create_database(&db(&s, "db")).await.unwrap();

@@ -244,7 +244,7 @@ async fn measure_dimensions_come_from_file_summaries_and_buffers() {
         Some([("cpu".to_owned(), vec!["host".to_owned()])].into()),
         "the file's summary"
     );
-    let found = s.measure_dimensions(&table()).await.unwrap().unwrap();
+    let found = s.measure_dimensions(&table()).await.unwrap();
     let found: Vec<(String, Vec<String>)> = found
         .into_iter()
         .map(|(m, d)| (m, d.into_iter().collect()))

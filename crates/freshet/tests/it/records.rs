@@ -599,7 +599,7 @@ async fn measure_dimensions(server: &Server) -> Vec<(String, Vec<String>)> {
 }
 
 /// `SHOW MEASURES` lists each measure's own dimensions: from the data files' summaries and the buffered series, and
-/// (the same answer) by reading the rows when the files have no summary, as files written by older versions.
+/// (the same answer) by reading the files once when they have no summary, as files written by older versions.
 #[tokio::test]
 async fn show_measures_knows_each_measure_s_dimensions_without_reading_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -661,13 +661,13 @@ async fn show_measures_knows_each_measure_s_dimensions_without_reading_rows() {
 
     // As if written before summaries were kept: the files' records lose theirs.
     assert!(server.stop().success());
+    use freshet_meta::MetadataStore;
+    let scope = freshet_meta::Scope {
+        account: freshet_core::AccountId::parse("123456789012").unwrap(),
+        region: freshet_core::Region::parse("us-east-1").unwrap(),
+    };
     {
-        use freshet_meta::MetadataStore;
         let meta = freshet_meta::SqliteStore::open(&dir.path().join("metadata.sqlite")).unwrap();
-        let scope = freshet_meta::Scope {
-            account: freshet_core::AccountId::parse("123456789012").unwrap(),
-            region: freshet_core::Region::parse("us-east-1").unwrap(),
-        };
         let table = meta.table(&scope, "meas", "tbl").await.unwrap().unwrap();
         let files = meta.files(&table.id).await.unwrap();
         assert!(!files.is_empty() && files.iter().all(|f| f.measures.is_some()));
@@ -684,6 +684,12 @@ async fn show_measures_knows_each_measure_s_dimensions_without_reading_rows() {
     }
     let server = Server::start_in(dir.path(), &env);
     assert_eq!(measure_dimensions(&server).await, expected);
+    // The summaries were read from the files once, and recorded.
+    assert!(server.stop().success());
+    let meta = freshet_meta::SqliteStore::open(&dir.path().join("metadata.sqlite")).unwrap();
+    let table = meta.table(&scope, "meas", "tbl").await.unwrap().unwrap();
+    let files = meta.files(&table.id).await.unwrap();
+    assert!(!files.is_empty() && files.iter().all(|f| f.measures.is_some()));
 }
 
 /// `PrepareQuery` with `ValidateOnly` checks a query and describes its columns without running it.
