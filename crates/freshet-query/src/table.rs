@@ -157,10 +157,7 @@ impl TimestreamTable {
 
     /// About how many rows a scan with these filters reads: see `Storage::estimate_rows`.
     pub async fn estimated_rows(&self, filters: &[Expr]) -> Result<u64> {
-        let mut range = TimeRange::default();
-        for f in filters {
-            range.narrow(f);
-        }
+        let range = TimeRange::of(filters);
         self.storage
             .estimate_rows(&self.record, range.from, range.to)
             .await
@@ -291,10 +288,7 @@ impl TableProvider for TimestreamTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut range = TimeRange::default();
-        for f in filters {
-            range.narrow(f);
-        }
+        let range = TimeRange::of(filters);
         let snapshot = self
             .storage
             .scan(&self.record, range.from, range.to)
@@ -346,6 +340,15 @@ struct TimeRange {
 }
 
 impl TimeRange {
+    /// The bounds a conjunction of filters puts on `time`.
+    fn of(filters: &[Expr]) -> Self {
+        let mut range = Self::default();
+        for f in filters {
+            range.narrow(f);
+        }
+        range
+    }
+
     fn at_least(&mut self, ns: i64) {
         self.from = Some(self.from.map_or(ns, |f| f.max(ns)));
     }

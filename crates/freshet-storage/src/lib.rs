@@ -188,6 +188,11 @@ struct Inner {
     garbage: Mutex<Vec<(std::time::Instant, String)>>,
 }
 
+/// Whether `[lo, hi]` meets `[from, to]` (inclusive; `None` is unbounded).
+fn overlaps(lo: i64, hi: i64, from: Option<i64>, to: Option<i64>) -> bool {
+    from.is_none_or(|f| hi >= f) && to.is_none_or(|t| lo <= t)
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -597,13 +602,13 @@ impl Storage {
         let state = self.table_state(&table.id).await?;
         let st = lock(&state);
         let buffered = st.active.rows.len() + st.frozen.iter().map(|b| b.rows.len()).sum::<usize>();
-        let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
         let in_files: f64 = st
             .files
             .iter()
-            .filter(|f| f.max_time >= from && f.min_time <= to)
+            .filter(|f| overlaps(f.min_time, f.max_time, from, to))
             .map(|f| {
                 let span = (f.max_time as f64 - f.min_time as f64) + 1.0;
+                let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
                 let inside = (f.max_time.min(to) as f64 - f.min_time.max(from) as f64) + 1.0;
                 f.rows.max(0) as f64 * (inside / span).clamp(0.0, 1.0)
             })
@@ -619,8 +624,7 @@ impl Storage {
         to: Option<i64>,
     ) -> Result<Snapshot> {
         let state = self.table_state(&table.id).await?;
-        let in_range =
-            |lo: i64, hi: i64| from.is_none_or(|f| hi >= f) && to.is_none_or(|t| lo <= t);
+        let in_range = |lo: i64, hi: i64| overlaps(lo, hi, from, to);
         let (table_schema, schema, mut buffered, frozen, keys, files, may_overlap) = {
             let st = lock(&state);
             let schema = st.schema.arrow_schema();

@@ -360,13 +360,18 @@ impl Pager {
     }
 }
 
+impl Pager {
+    /// Whether every encoded row is on a page already.
+    fn pending_used_up(&self) -> bool {
+        self.pending
+            .as_ref()
+            .is_none_or(|(e, i)| *i == e.ends.len())
+    }
+}
+
 impl MorePages for Pager {
     fn done(&self) -> bool {
-        self.chunks.is_empty()
-            && self
-                .pending
-                .as_ref()
-                .is_none_or(|(e, i)| *i == e.ends.len())
+        self.chunks.is_empty() && self.pending_used_up()
     }
 
     /// The next page as the JSON text of an array of rows (`[]` for a result without rows).
@@ -375,11 +380,7 @@ impl MorePages for Pager {
         page.push('[');
         let mut in_page = 0;
         loop {
-            if self
-                .pending
-                .as_ref()
-                .is_none_or(|(e, i)| *i == e.ends.len())
-            {
+            if self.pending_used_up() {
                 match self.chunks.pop_front() {
                     Some(chunk) => self.pending = Some((encode_batch(&chunk)?, 0)),
                     None => break,

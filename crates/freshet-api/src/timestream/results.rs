@@ -66,6 +66,16 @@ impl Entry {
         response(id, &self.pages[0], &self.column_info, next, &self.status)
     }
 
+    /// Marks the later pages as being encoded; returns them with the sender that [`QueryResults::fill`] signals on.
+    fn start_filling(
+        &mut self,
+        more: Box<dyn MorePages>,
+    ) -> (Box<dyn MorePages>, tokio::sync::watch::Sender<()>) {
+        let (tx, rx) = tokio::sync::watch::channel(());
+        self.filling = Some(rx);
+        (more, tx)
+    }
+
     /// Whether the result has this page: encoded, still to be encoded, or the one whose encoding failed.
     fn has_page(&self, page: usize) -> bool {
         page < self.pages.len()
@@ -278,11 +288,7 @@ impl QueryResults {
                 (0, None)
             }
         };
-        let filling = more.map(|more| {
-            let (tx, rx) = tokio::sync::watch::channel(());
-            e.filling = Some(rx);
-            (more, tx)
-        });
+        let filling = more.map(|more| e.start_filling(more));
         inner.bytes += added;
         inner.shrink();
         drop(inner);
@@ -372,11 +378,7 @@ impl QueryResults {
             pages: vec![finished.first],
             ..Entry::new(principal, query, finished.column_info.to_string())
         };
-        let filling = finished.more.map(|more| {
-            let (tx, rx) = tokio::sync::watch::channel(());
-            entry.filling = Some(rx);
-            (more, tx)
-        });
+        let filling = finished.more.map(|more| entry.start_filling(more));
         let first = entry.first_response(&query_id);
         self.keep(client_token, &query_id, entry);
         if let Some((more, tx)) = filling {
