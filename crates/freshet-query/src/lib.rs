@@ -13,6 +13,7 @@ mod library;
 mod moments;
 mod parameters;
 mod parser;
+mod progress;
 mod reduce;
 pub mod reference;
 mod run_avg;
@@ -45,6 +46,7 @@ use freshet_storage::Storage;
 use errors::{classify, classify_in, position, syntax_error};
 
 pub use dialect::rewrite;
+pub use progress::{Progress, Status};
 pub use table::{DataFiles, TimestreamTable};
 pub use timeseries::value_type as timeseries_value_type;
 
@@ -140,9 +142,19 @@ impl QueryEngine {
 
     /// Runs `sql` for the tables of `scope`.
     pub async fn run(&self, scope: &Scope, sql: &str) -> Result<QueryResult> {
+        self.run_watched(scope, sql, Arc::default()).await
+    }
+
+    /// Runs `sql`, with its progress readable meanwhile through `progress`.
+    pub async fn run_watched(
+        &self,
+        scope: &Scope,
+        sql: &str,
+        progress: Arc<Progress>,
+    ) -> Result<QueryResult> {
         let this = self.clone();
         let (scope, sql) = (scope.clone(), sql.to_owned());
-        self.on_query_runtime(async move { this.run_here(&scope, &sql).await })
+        self.on_query_runtime(async move { this.run_here(&scope, &sql, &progress).await })
             .await
     }
 
@@ -157,7 +169,12 @@ impl QueryEngine {
             .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
     }
 
-    async fn run_here(&self, scope: &Scope, original: &str) -> Result<QueryResult> {
+    async fn run_here(
+        &self,
+        scope: &Scope,
+        original: &str,
+        progress: &Progress,
+    ) -> Result<QueryResult> {
         let (mut state, plan, scanned, names) = match self.plan(scope, original).await? {
             Planned::Show(result) => return Ok(result),
             Planned::Query {
@@ -180,6 +197,7 @@ impl QueryEngine {
             .create_physical_plan(&plan, &state)
             .await
             .map_err(located)?;
+        progress.watch(&physical);
         let task = Arc::new(TaskContext::from(&state));
         let batches = datafusion::physical_plan::collect(physical, task)
             .await

@@ -2,6 +2,7 @@
 //! `Datum`, with Timestream's text formats (9-digit timestamps, Java-style doubles).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, IntervalUnit, TimeUnit};
@@ -9,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::database::scope;
-use super::results::{Finished, MorePages, PAGE_BYTES, Page};
+use super::results::{Finished, MorePages, PAGE_BYTES, Page, QueryTask};
 use super::validate::Violations;
 use crate::AppState;
 use crate::auth::VerifiedRequest;
@@ -58,8 +59,11 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
     let (engine, text) = (app.query.clone(), sql.clone());
     let scope = scope(req);
     let task_scope = scope.clone();
-    let mut task =
-        tokio::spawn(async move { run_encoded(&engine, &task_scope, &text, max_rows).await });
+    let progress = Arc::new(freshet_query::Progress::default());
+    let task_progress = Arc::clone(&progress);
+    let mut task = tokio::spawn(async move {
+        run_encoded(&engine, &task_scope, &text, max_rows, task_progress).await
+    });
     match tokio::time::timeout(app.results.wait(), &mut task).await {
         Ok(joined) => {
             let finished = joined.map_err(task_failed)??;
@@ -85,7 +89,10 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<St
                 r.client_token.as_deref(),
                 &query_id,
                 json!(column_info),
-                task.abort_handle(),
+                QueryTask {
+                    abort: task.abort_handle(),
+                    progress,
+                },
             );
             let results = app.results.clone();
             tokio::spawn(async move {
@@ -138,8 +145,12 @@ async fn run_encoded(
     scope: &freshet_meta::Scope,
     sql: &str,
     max_rows: Option<usize>,
+    progress: Arc<freshet_query::Progress>,
 ) -> Result<Finished, ApiError> {
-    let result = engine.run(scope, sql).await.map_err(query_error)?;
+    let result = engine
+        .run_watched(scope, sql, progress)
+        .await
+        .map_err(query_error)?;
 
     let column_info: Vec<Json> = result
         .schema

@@ -18,6 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use freshet_query::Status;
 use serde_json::Value as Json;
 
 use crate::error::ApiError;
@@ -57,10 +58,10 @@ impl Entry {
     /// meanwhile) the running answer.
     fn first_response(&self, id: &str) -> String {
         if let Some(r) = &self.running {
-            return running_response(id, &self.column_info, r.polls);
+            return running_response(id, &self.column_info, r.polls, r.task.progress.now());
         }
         if self.failed.is_some() {
-            return running_response(id, &self.column_info, 0);
+            return running_response(id, &self.column_info, 0, Status::default());
         }
         let next = self.has_page(1).then(|| token(id, 1));
         response(id, &self.pages[0], &self.column_info, next, &self.status)
@@ -83,11 +84,18 @@ impl Entry {
     }
 }
 
+/// The task that runs a query: how to stop it, and how far it has got.
+#[derive(Debug)]
+pub struct QueryTask {
+    pub abort: tokio::task::AbortHandle,
+    pub progress: Arc<freshet_query::Progress>,
+}
+
 /// A query whose first call ended before it did.
 #[derive(Debug)]
 struct Running {
     done: tokio::sync::watch::Receiver<bool>,
-    abort: tokio::task::AbortHandle,
+    task: QueryTask,
     /// Answers given while it ran.
     polls: u32,
 }
@@ -174,15 +182,23 @@ pub enum Page {
     Encoding(tokio::sync::watch::Receiver<()>),
 }
 
-/// The answer while a query runs: no rows yet, and a token of its first page. Each answer gets a token of its
-/// own (`<id>.0~<n>`): SDK paginators stop when a token repeats.
-fn running_response(query_id: &str, column_info: &str, poll: u32) -> String {
+/// The answer while a query runs: no rows yet, its progress, and a token of its first page. Each answer gets a
+/// token of its own (`<id>.0~<n>`): SDK paginators stop when a token repeats. The bytes metered so far are the
+/// bytes scanned so far; the 10 MB minimum is applied when the query ends.
+fn running_response(query_id: &str, column_info: &str, poll: u32, status: Status) -> String {
+    let Status {
+        percent,
+        bytes_scanned,
+    } = status;
     response(
         query_id,
         "[]",
         column_info,
         Some(format!("{}~{poll}", token(query_id, 0))),
-        "{\"ProgressPercentage\":0.0,\"CumulativeBytesScanned\":0,\"CumulativeBytesMetered\":0}",
+        &format!(
+            "{{\"ProgressPercentage\":{percent:?},\"CumulativeBytesScanned\":{bytes_scanned},\
+             \"CumulativeBytesMetered\":{bytes_scanned}}}"
+        ),
     )
 }
 
@@ -236,13 +252,13 @@ impl QueryResults {
         client_token: Option<&str>,
         query_id: &str,
         column_info: Json,
-        abort: tokio::task::AbortHandle,
+        task: QueryTask,
     ) -> (tokio::sync::watch::Sender<bool>, String) {
         let (done_tx, done) = tokio::sync::watch::channel(false);
         let entry = Entry {
             running: Some(Running {
                 done,
-                abort,
+                task,
                 polls: 0,
             }),
             deferred: true,
@@ -413,7 +429,7 @@ impl QueryResults {
                 r.polls += 1;
                 return Ok(Page::Running(
                     r.done.clone(),
-                    running_response(id, &e.column_info, r.polls),
+                    running_response(id, &e.column_info, r.polls, r.task.progress.now()),
                 ));
             }
             if let Some(error) = &e.failed {
@@ -469,7 +485,7 @@ impl QueryResults {
         }
         e.cancelled = true;
         if let Some(r) = e.running.take() {
-            r.abort.abort();
+            r.task.abort.abort();
         }
         Ok(None)
     }

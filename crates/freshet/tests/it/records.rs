@@ -469,6 +469,33 @@ async fn acknowledged_writes_survive_kill_and_persisted_files_serve_queries() {
     );
 }
 
+/// Writes 100 rows three hours old and 100 a minute old to `<db>.tbl`, each batch persisted to a data file of its
+/// own; returns the time the rows were written relative to, in milliseconds.
+async fn two_persisted_files(server: &Server, data_dir: &std::path::Path, db: &str) -> i64 {
+    let w = setup(server, db, "tbl").await;
+    let objects = data_dir.join("objects");
+    let now = now_ms();
+    let (old, new) = (now - 3 * 3_600_000, now - 60_000);
+    for (i, base) in [old, new].into_iter().enumerate() {
+        let records: Vec<Record> = (0..100)
+            .map(|k| single(&format!("h{k}"), "cpu", &k.to_string(), "DOUBLE", base + k))
+            .collect();
+        w.write_records()
+            .database_name(db)
+            .table_name("tbl")
+            .set_records(Some(records))
+            .send()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while parquet_count(&objects) <= i {
+            assert!(std::time::Instant::now() < deadline, "no data file");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    now
+}
+
 /// Filters on `time` decide which buffers and data files a query reads: a query for the last hour reads only the
 /// newer of two persisted files, which shows in `QueryStatus.CumulativeBytesScanned`, and still answers exactly.
 #[tokio::test]
@@ -477,28 +504,7 @@ async fn time_filters_prune_data_files() {
     let mut env = fixed_env();
     env.push(("FRESHET_PERSIST_AFTER", "1"));
     let server = Server::start_in(dir.path(), &env);
-    let w = setup(&server, "prune", "tbl").await;
-    let objects = dir.path().join("objects");
-    let parquet_files = || parquet_count(&objects);
-    let now = now_ms();
-    let (old, new) = (now - 3 * 3_600_000, now - 60_000);
-    for (i, base) in [old, new].into_iter().enumerate() {
-        let records: Vec<Record> = (0..100)
-            .map(|k| single(&format!("h{k}"), "cpu", &k.to_string(), "DOUBLE", base + k))
-            .collect();
-        w.write_records()
-            .database_name("prune")
-            .table_name("tbl")
-            .set_records(Some(records))
-            .send()
-            .await
-            .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while parquet_files() <= i {
-            assert!(std::time::Instant::now() < deadline, "no data file");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    let now = two_persisted_files(&server, dir.path(), "prune").await;
 
     let q = server.query().await;
     let run = |sql: String| {
@@ -1010,6 +1016,68 @@ async fn long_queries_answer_with_a_token_to_poll() {
         .unwrap_err()
         .into_service_error();
     assert!(err.is_conflict_exception(), "{err:?}");
+}
+
+/// While a query runs, its `QueryStatus` tells the share of its data files read and the bytes read from them:
+/// never less than at the poll before, below 100% until the query ends, and above 0 once a file has been read.
+/// The result's own status is 100% with every byte of the files.
+#[tokio::test]
+async fn running_queries_report_their_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = fixed_env();
+    env.push(("FRESHET_PERSIST_AFTER", "1"));
+    env.push(("FRESHET_QUERY_WAIT_MS", "1"));
+    let server = Server::start_in(dir.path(), &env);
+    two_persisted_files(&server, dir.path(), "progress").await;
+    let q = server.query().await;
+    // Reading the two files is quick; joining their 200 rows with 150,000 numbers is not.
+    let sql = "SELECT count(*) FROM (SELECT host FROM progress.tbl) \
+               CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 10000)) AS a(x)) \
+               CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 15)) AS b(y))";
+    let mut out = q.query().query_string(sql).send().await.unwrap();
+    let mut seen = Vec::new();
+    while out.rows().is_empty() {
+        let s = out.query_status().unwrap();
+        seen.push((s.progress_percentage(), s.cumulative_bytes_scanned()));
+        assert_eq!(s.cumulative_bytes_metered(), s.cumulative_bytes_scanned());
+        out = q
+            .query()
+            .query_string(sql)
+            .set_next_token(out.next_token().map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        out.rows()[0].data()[0].scalar_value(),
+        Some("30000000"),
+        "200 rows times 150,000"
+    );
+    let last = out.query_status().unwrap();
+    assert_eq!(last.progress_percentage(), 100.0);
+    assert!(
+        seen.len() > 1,
+        "the query ended before it was polled: {seen:?}"
+    );
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1),
+        "progress went back: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|&(p, _)| (0.0..100.0).contains(&p)),
+        "{seen:?}"
+    );
+    let (percent, bytes) = *seen.last().unwrap();
+    assert!(
+        percent > 0.0 && bytes > 0,
+        "the files were read long before the join ended: {seen:?}"
+    );
+    assert!(
+        bytes <= last.cumulative_bytes_scanned(),
+        "{bytes} read while running, {} at the end",
+        last.cumulative_bytes_scanned()
+    );
 }
 
 /// A result of 50,000 rows is split into pages of at most 1 MB, the first encoded before the call answers and the
