@@ -61,7 +61,7 @@ impl Progress {
         let read = read.min(files);
         Status {
             percent: (100.0 * read as f64 / files as f64).min(MAX_RUNNING_PERCENT),
-            bytes_scanned: bytes * read as u64 / files as u64,
+            bytes_scanned: (u128::from(bytes) * read as u128 / files as u128) as u64,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_timestreamquery::operation::query::QueryOutput;
 use aws_sdk_timestreamquery::types::Datum;
 use aws_sdk_timestreamwrite::error::ProvideErrorMetadata;
 use aws_sdk_timestreamwrite::operation::write_records::WriteRecordsError;
@@ -959,6 +960,16 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The answer to `sql` asked again with the token of the answer before (a running query's poll, or its next page).
+async fn poll(q: &aws_sdk_timestreamquery::Client, sql: &str, before: &QueryOutput) -> QueryOutput {
+    q.query()
+        .query_string(sql)
+        .set_next_token(before.next_token().map(str::to_owned))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A query that outlasts its call's wait is answered with a NextToken and no rows, then polled to its result; a
 /// cancelled query's token is a ConflictException. (The Rust SDK has no paginator for Query; boto3's and the CLI's
 /// are tested in the compatibility suite.)
@@ -981,13 +992,7 @@ async fn long_queries_answer_with_a_token_to_poll() {
     );
     let mut out = first.clone();
     for _ in 0..10_000 {
-        out = q
-            .query()
-            .query_string(sql)
-            .set_next_token(out.next_token().map(str::to_owned))
-            .send()
-            .await
-            .unwrap();
+        out = poll(&q, sql, &out).await;
         if !out.rows().is_empty() {
             break;
         }
@@ -1040,13 +1045,7 @@ async fn running_queries_report_their_progress() {
         let s = out.query_status().unwrap();
         seen.push((s.progress_percentage(), s.cumulative_bytes_scanned()));
         assert_eq!(s.cumulative_bytes_metered(), s.cumulative_bytes_scanned());
-        out = q
-            .query()
-            .query_string(sql)
-            .set_next_token(out.next_token().map(str::to_owned))
-            .send()
-            .await
-            .unwrap();
+        out = poll(&q, sql, &out).await;
     }
     assert_eq!(
         out.rows()[0].data()[0].scalar_value(),
