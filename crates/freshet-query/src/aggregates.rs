@@ -384,17 +384,21 @@ impl ByGroups {
         self.pending.resize(total, NONE);
         let (keys, nulls) = counted_keys(key, filter)?;
         let greater = self.wins == Ordering::Greater;
-        for (row, (&g, &k)) in groups.iter().zip(keys.iter()).enumerate() {
-            if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-                continue;
-            }
-            let better = !self.seen[g]
-                || if greater {
-                    k > self.keys[g]
-                } else {
-                    k < self.keys[g]
-                };
-            if better {
+        let better = |k: i64, than: i64| if greater { k > than } else { k < than };
+        // Rows come in runs of one group (data files are sorted by series): each run's best row is found first,
+        // then offered to its group once. The first row with the best key wins, as when offered one by one.
+        let mut start = 0;
+        while start < groups.len() {
+            let g = groups[start];
+            let end = start + groups[start..].iter().take_while(|&&h| h == g).count();
+            let run = (start..end).zip(keys[start..end].iter().copied());
+            let best = match &nulls {
+                None => first_best(run, better),
+                Some(n) => first_best(run.filter(|&(row, _)| n.is_valid(row)), better),
+            };
+            if let Some((row, k)) = best
+                && (!self.seen[g] || better(k, self.keys[g]))
+            {
                 self.keys[g] = k;
                 self.seen[g] = true;
                 if self.pending[g] == NONE {
@@ -402,6 +406,7 @@ impl ByGroups {
                 }
                 self.pending[g] = row;
             }
+            start = end;
         }
         for g in self.touched.drain(..) {
             let value = ScalarValue::try_from_array(x, self.pending[g])?;
@@ -421,6 +426,20 @@ impl ByGroups {
         }
         ScalarValue::iter_to_array(values)
     }
+}
+
+/// The first (row, key) whose key no later one beats.
+fn first_best(
+    mut rows: impl Iterator<Item = (usize, i64)>,
+    better: impl Fn(i64, i64) -> bool,
+) -> Option<(usize, i64)> {
+    let first = rows.next()?;
+    Some(rows.fold(
+        first,
+        |best, (row, k)| {
+            if better(k, best.1) { (row, k) } else { best }
+        },
+    ))
 }
 
 /// A batch's keys as ordered `i64`s ([`ordered_keys`]), and the rows that do not count: a null key, or a filter
@@ -685,5 +704,58 @@ mod tests {
         let out = acc.evaluate(EmitTo::All).unwrap();
         let out = out.as_string::<i32>();
         assert_eq!((out.value(0), out.value(1)), ("b", "f"));
+    }
+
+    /// Runs of one group are offered at once; the winners must be those of offering the rows one by one: for each
+    /// group, the first row (across batches) with the best key, null keys and filtered rows left out.
+    #[test]
+    fn runs_of_a_group_pick_the_rows_that_rows_one_by_one_would() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        for wins in [Ordering::Greater, Ordering::Less] {
+            let mut acc = ByGroups::new(wins, &DataType::Int64).unwrap();
+            // Per group: (best key, global row of the first row with it).
+            let mut model: Vec<Option<(i64, i64)>> = vec![None; 6];
+            let mut global = 0i64;
+            for batch in 0..20 {
+                // Every other batch has neither null keys nor a filter.
+                let plain = batch % 2 == 0;
+                let len = 1 + next(200) as usize;
+                let mut groups = Vec::with_capacity(len);
+                while groups.len() < len {
+                    let g = next(6) as usize;
+                    let run = 1 + next(30) as usize;
+                    groups.extend(std::iter::repeat_n(g, run.min(len - groups.len())));
+                }
+                let keys: Vec<Option<i64>> = (0..len)
+                    .map(|_| (plain || next(10) != 0).then(|| next(8) as i64))
+                    .collect();
+                let filter: Vec<bool> = (0..len).map(|_| plain || next(8) != 0).collect();
+                let rows: Vec<i64> = (global..global + len as i64).collect();
+                for (i, &g) in groups.iter().enumerate() {
+                    if let (Some(k), true) = (keys[i], filter[i])
+                        && model[g].is_none_or(|(best, _)| k.cmp(&best) == wins)
+                    {
+                        model[g] = Some((k, rows[i]));
+                    }
+                }
+                let x: ArrayRef = Arc::new(Int64Array::from(rows));
+                let key: ArrayRef = Arc::new(Int64Array::from(keys));
+                let filter = (!plain).then(|| BooleanArray::from(filter));
+                acc.update_batch(&[x, key], &groups, filter.as_ref(), 6)
+                    .unwrap();
+                global += len as i64;
+            }
+            let out = acc.evaluate(EmitTo::All).unwrap();
+            let out = out.as_primitive::<Int64Type>();
+            let got: Vec<Option<i64>> = (0..6)
+                .map(|g| out.is_valid(g).then(|| out.value(g)))
+                .collect();
+            let expected: Vec<Option<i64>> = model.iter().map(|m| m.map(|(_, row)| row)).collect();
+            assert_eq!(got, expected, "{wins:?}");
+        }
     }
 }
