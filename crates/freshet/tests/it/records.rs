@@ -394,11 +394,19 @@ async fn magnetic_writes_and_required_partition_dimensions() {
     );
 }
 
-#[tokio::test]
-async fn acknowledged_writes_survive_kill_and_persisted_files_serve_queries() {
-    let dir = tempfile::tempdir().unwrap();
+/// A data directory of its own, and settings that persist every write buffer at once (plus `extra`).
+fn persisting(
+    extra: &[(&'static str, &'static str)],
+) -> (tempfile::TempDir, Vec<(&'static str, &'static str)>) {
     let mut env = fixed_env();
     env.push(("FRESHET_PERSIST_AFTER", "1"));
+    env.extend_from_slice(extra);
+    (tempfile::tempdir().unwrap(), env)
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_and_persisted_files_serve_queries() {
+    let (dir, env) = persisting(&[]);
     let server = Server::start_in(dir.path(), &env);
     let w = setup(&server, "dbx", "tbl").await;
     let t = now_ms();
@@ -501,9 +509,7 @@ async fn two_persisted_files(server: &Server, data_dir: &std::path::Path, db: &s
 /// newer of two persisted files, which shows in `QueryStatus.CumulativeBytesScanned`, and still answers exactly.
 #[tokio::test]
 async fn time_filters_prune_data_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = fixed_env();
-    env.push(("FRESHET_PERSIST_AFTER", "1"));
+    let (dir, env) = persisting(&[]);
     let server = Server::start_in(dir.path(), &env);
     let now = two_persisted_files(&server, dir.path(), "prune").await;
 
@@ -609,9 +615,7 @@ async fn measure_dimensions(server: &Server) -> Vec<(String, Vec<String>)> {
 /// (the same answer) by reading the files once when they have no summary, as files written by older versions.
 #[tokio::test]
 async fn show_measures_knows_each_measure_s_dimensions_without_reading_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = fixed_env();
-    env.push(("FRESHET_PERSIST_AFTER", "1"));
+    let (dir, env) = persisting(&[]);
     let server = Server::start_in(dir.path(), &env);
     let w = setup(&server, "meas", "tbl").await;
     let now = now_ms();
@@ -785,9 +789,7 @@ async fn prepare_query_validates_and_describes_columns() {
 /// and again after a restart, when the engine no longer knows which files overlap.
 #[tokio::test]
 async fn files_of_older_schemas_and_upserts_of_persisted_rows_answer_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = fixed_env();
-    env.push(("FRESHET_PERSIST_AFTER", "1"));
+    let (dir, env) = persisting(&[]);
     let server = Server::start_in(dir.path(), &env);
     let w = setup(&server, "files", "tbl").await;
     let objects = dir.path().join("objects");
@@ -1028,10 +1030,7 @@ async fn long_queries_answer_with_a_token_to_poll() {
 /// The result's own status is 100% with every byte of the files.
 #[tokio::test]
 async fn running_queries_report_their_progress() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = fixed_env();
-    env.push(("FRESHET_PERSIST_AFTER", "1"));
-    env.push(("FRESHET_QUERY_WAIT_MS", "1"));
+    let (dir, env) = persisting(&[("FRESHET_QUERY_WAIT_MS", "1")]);
     let server = Server::start_in(dir.path(), &env);
     two_persisted_files(&server, dir.path(), "progress").await;
     let q = server.query().await;
