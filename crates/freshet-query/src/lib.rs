@@ -16,6 +16,7 @@ mod parser;
 mod progress;
 mod reduce;
 pub mod reference;
+mod regexp_fn;
 mod run_avg;
 mod sequence;
 mod show;
@@ -106,6 +107,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     moments::register(&ctx);
     timeseries::register(&ctx);
     reduce::register(&ctx);
+    regexp_fn::register(&ctx);
     library::register(&ctx);
     parameters::register(&ctx);
     Ok(ctx.state())

@@ -561,12 +561,12 @@ fn shuffle(a: &[ArrayRef]) -> Result<ArrayRef> {
 }
 
 /// Compiles patterns, reusing the last one: a pattern is usually the same on every row.
-struct Patterns {
-    last: Option<(String, Regex)>,
+pub(crate) struct Patterns {
+    pub(crate) last: Option<(String, Regex)>,
 }
 
 impl Patterns {
-    fn get(&mut self, pattern: &str) -> Result<&Regex> {
+    pub(crate) fn get(&mut self, pattern: &str) -> Result<&Regex> {
         if self.last.as_ref().is_none_or(|(p, _)| p != pattern) {
             let re = Regex::new(pattern)
                 .map_err(|e| failed(format!("Invalid regular expression {pattern}: {e}")))?;

@@ -1036,8 +1036,9 @@ pub const FUNCTIONS: &[Function] = &[
         forms: &[
             r#"regexp_replace(s, pattern) → varchar"#,
             r#"regexp_replace(s, pattern, replacement) → varchar"#,
+            r#"regexp_replace(s, pattern, function) → varchar"#,
         ],
-        description: r#"Every match removed, or replaced (`$1` refers to a group)."#,
+        description: r#"Every match removed, or replaced (`$1` refers to a group), or replaced by the function's result for the match's groups (`x -> upper(x[1])`; a null result makes the whole result null)."#,
         example: r#"SELECT regexp_replace('example expect', 'expect', 'surprise')"#,
         result: r#"example surprise"#,
         documented: true,

@@ -158,6 +158,15 @@ fn parse(sql: &str) -> Result<Expr, ParserError> {
 }
 
 /// The plain positional arguments of a call, or `None` if it has anything else (named arguments, DISTINCT…).
+/// Whether a call's last argument is a lambda (`x -> …`).
+fn last_is_lambda(f: &Function) -> bool {
+    matches!(
+        &f.args,
+        FunctionArguments::List(list)
+            if matches!(list.args.last(), Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(_)))))
+    )
+}
+
 fn plain_args(f: &Function) -> Option<Vec<String>> {
     let list = match &f.args {
         FunctionArguments::None => return Some(Vec::new()),
@@ -258,6 +267,9 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         ("strrpos", [a, b]) => format!("strrpos({a}, {b}, 1)"),
         ("replace", [a, b]) => format!("replace({a}, {b}, '')"),
         ("regexp_replace", [s, p]) => format!("regexp_replace({s}, {p}, '', 'g')"),
+        ("regexp_replace", [s, p, r]) if last_is_lambda(f) => {
+            format!("regexp_replace_fn({s}, {p}, {r})")
+        }
         ("regexp_replace", [s, p, r]) => format!("regexp_replace({s}, {p}, {r}, 'g')"),
         ("regexp_extract_all", [s, p]) => format!("regexp_extract_all({s}, {p}, 0)"),
         ("slice", [x, start, len]) => {
