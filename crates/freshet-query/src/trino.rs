@@ -157,16 +157,18 @@ fn parse(sql: &str) -> Result<Expr, ParserError> {
         .parse_expr()
 }
 
-/// The plain positional arguments of a call, or `None` if it has anything else (named arguments, DISTINCT…).
 /// Whether a call's last argument is a lambda (`x -> …`).
 fn last_is_lambda(f: &Function) -> bool {
+    let FunctionArguments::List(list) = &f.args else {
+        return false;
+    };
     matches!(
-        &f.args,
-        FunctionArguments::List(list)
-            if matches!(list.args.last(), Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(_)))))
+        list.args.last(),
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(_))))
     )
 }
 
+/// The plain positional arguments of a call, or `None` if it has anything else (named arguments, DISTINCT…).
 fn plain_args(f: &Function) -> Option<Vec<String>> {
     let list = match &f.args {
         FunctionArguments::None => return Some(Vec::new()),
