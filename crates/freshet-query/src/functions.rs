@@ -235,6 +235,11 @@ impl Arg {
     }
 }
 
+/// Argument types as Trino lists them in its messages: `bigint, varchar`.
+pub(crate) fn type_names(types: &[DataType]) -> String {
+    types.iter().map(type_name).collect::<Vec<_>>().join(", ")
+}
+
 /// A type as Timestream's messages name it.
 pub(crate) fn type_name(t: &DataType) -> &'static str {
     match t {

@@ -60,11 +60,7 @@ impl HigherOrderUDFImpl for Reduce {
             }
             _ => plan_err!(
                 "Unexpected parameters ({}) for function reduce. Expected: {USAGE}",
-                arg_types
-                    .iter()
-                    .map(crate::functions::type_name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::functions::type_names(arg_types)
             ),
         }
     }

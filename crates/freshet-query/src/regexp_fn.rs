@@ -69,11 +69,7 @@ impl HigherOrderUDFImpl for RegexpReplaceFn {
         }
         plan_err!(
             "Unexpected parameters ({}) for function regexp_replace. Expected: {USAGE}",
-            arg_types
-                .iter()
-                .map(crate::functions::type_name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::functions::type_names(arg_types)
         )
     }
 
