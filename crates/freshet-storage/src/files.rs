@@ -87,6 +87,11 @@ pub async fn write(
     })
 }
 
+/// Strings as [`measure_dimensions`] takes them without a cast, and as [`read_measures`] reads them.
+fn string_dictionary() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
 /// For each measure name of a batch in table schema, the dimensions (in `dimensions`' order) that its rows have
 /// values for.
 pub fn measure_dimensions(
@@ -97,11 +102,10 @@ pub fn measure_dimensions(
         arrow::error::ArrowError::SchemaError("batch without a measure_name column".into())
     })?;
     // As a dictionary (files read for their summary already give one): runs compare keys, not strings.
-    let as_dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let names = if names.data_type() == &as_dictionary {
+    let names = if names.data_type() == &string_dictionary() {
         Arc::clone(names)
     } else {
-        arrow::compute::cast(names, &as_dictionary)?
+        arrow::compute::cast(names, &string_dictionary())?
     };
     let names = names.as_dictionary::<Int32Type>();
     let (keys, values) = (names.keys(), names.values().as_string::<i32>());
@@ -207,9 +211,9 @@ pub async fn read_measures(
                 .fields()
                 .iter()
                 .map(|f| match f.data_type() {
-                    DataType::Utf8 => Arc::new(f.as_ref().clone().with_data_type(
-                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                    )),
+                    DataType::Utf8 => {
+                        Arc::new(f.as_ref().clone().with_data_type(string_dictionary()))
+                    }
                     _ => Arc::clone(f),
                 })
                 .collect::<Vec<_>>(),

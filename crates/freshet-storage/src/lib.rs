@@ -128,12 +128,15 @@ pub(crate) struct TableState {
 }
 
 impl TableState {
+    /// The buffers: the active one, then the frozen ones being persisted.
+    fn buffers(&self) -> impl Iterator<Item = &Buffer> {
+        std::iter::once(&self.active).chain(&self.frozen)
+    }
+
     /// Some key may be in more than one place (buffers or files), so reads must resolve versions: a buffer or
     /// file shadows a key stored elsewhere.
     fn may_overlap(&self) -> bool {
-        self.active.shadows
-            || self.frozen.iter().any(|b| b.shadows)
-            || self.files.iter().any(|f| f.shadows)
+        self.buffers().any(|b| b.shadows) || self.files.iter().any(|f| f.shadows)
     }
 }
 
@@ -384,8 +387,7 @@ impl Storage {
                 let mut lookups = Vec::new();
                 for (_, row, _) in &candidates {
                     let series = st.interner.intern(&row.dimensions, &row.measure_name);
-                    let in_buffers = st.active.rows.contains(series, row.time)
-                        || st.frozen.iter().any(|b| b.rows.contains(series, row.time));
+                    let in_buffers = st.buffers().any(|b| b.rows.contains(series, row.time));
                     let maybe_in_files = row.time <= st.unknown_before
                         || st
                             .persisted_ranges
@@ -547,8 +549,8 @@ impl Storage {
             let keys = st.interner.keys();
             let mut seen = vec![false; keys.len()];
             let mut buffered = BTreeMap::new();
-            for rows in std::iter::once(&st.active.rows).chain(st.frozen.iter().map(|b| &b.rows)) {
-                for &series in rows.series() {
+            for buffer in st.buffers() {
+                for &series in buffer.rows.series() {
                     let Some(key) = keys.get(series as usize) else {
                         continue;
                     };
@@ -601,7 +603,7 @@ impl Storage {
     ) -> Result<u64> {
         let state = self.table_state(&table.id).await?;
         let st = lock(&state);
-        let buffered = st.active.rows.len() + st.frozen.iter().map(|b| b.rows.len()).sum::<usize>();
+        let buffered: usize = st.buffers().map(|b| b.rows.len()).sum();
         let in_files: f64 = st
             .files
             .iter()
@@ -746,7 +748,7 @@ impl Storage {
     pub async fn drop_table(&self, table_id: &str) -> Result<()> {
         if let Some(state) = lock(&self.inner.tables).remove(table_id) {
             let st = lock(&state);
-            let bytes = st.active.bytes + st.frozen.iter().map(|b| b.bytes).sum::<usize>();
+            let bytes: usize = st.buffers().map(|b| b.bytes).sum();
             self.inner
                 .buffered_bytes
                 .fetch_sub(bytes, Ordering::Relaxed);
@@ -900,7 +902,7 @@ impl Storage {
         let tables: Vec<_> = lock(&self.inner.tables).values().cloned().collect();
         for state in tables {
             let st = lock(&state);
-            for b in st.frozen.iter().chain(std::iter::once(&st.active)) {
+            for b in st.buffers() {
                 if let Some(min) = b.min_seq {
                     upto = upto.min(min - 1);
                 }
