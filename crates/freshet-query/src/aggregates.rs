@@ -387,10 +387,7 @@ impl ByGroups {
         let better = |k: i64, than: i64| if greater { k > than } else { k < than };
         // Rows come in runs of one group (data files are sorted by series): each run's best row is found first,
         // then offered to its group once. The first row with the best key wins, as when offered one by one.
-        let mut start = 0;
-        while start < groups.len() {
-            let g = groups[start];
-            let end = start + groups[start..].iter().take_while(|&&h| h == g).count();
+        for_runs(groups, |g, start, end| {
             let run = (start..end).zip(keys[start..end].iter().copied());
             let best = match &nulls {
                 None => first_best(run, better),
@@ -406,8 +403,7 @@ impl ByGroups {
                 }
                 self.pending[g] = row;
             }
-            start = end;
-        }
+        });
         for g in self.touched.drain(..) {
             let value = ScalarValue::try_from_array(x, self.pending[g])?;
             self.pending[g] = NONE;
@@ -425,6 +421,20 @@ impl ByGroups {
             return Ok(new_empty_array(&self.x_type));
         }
         ScalarValue::iter_to_array(values)
+    }
+}
+
+/// Calls `f(group, from, to)` for each run of equal group indexes, in order.
+pub(crate) fn for_runs(groups: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+    let mut from = 0;
+    while from < groups.len() {
+        let g = groups[from];
+        let to = groups[from..]
+            .iter()
+            .position(|&h| h != g)
+            .map_or(groups.len(), |n| from + n);
+        f(g, from, to);
+        from = to;
     }
 }
 

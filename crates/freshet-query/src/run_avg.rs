@@ -114,20 +114,6 @@ struct RunAvg {
     counts: Vec<u64>,
 }
 
-/// Calls `f(group, from, to)` for each run of equal group indexes, in order.
-fn for_runs(groups: &[usize], mut f: impl FnMut(usize, usize, usize)) {
-    let mut from = 0;
-    while from < groups.len() {
-        let g = groups[from];
-        let to = groups[from..]
-            .iter()
-            .position(|&h| h != g)
-            .map_or(groups.len(), |n| from + n);
-        f(g, from, to);
-        from = to;
-    }
-}
-
 /// Where a value counts: it is not null and the filter (if any) is true there.
 fn counted(values: &dyn Array, filter: Option<&BooleanArray>) -> Option<NullBuffer> {
     let filter = crate::aggregates::filter_nulls(filter);
@@ -158,7 +144,7 @@ impl GroupsAccumulator for RunAvg {
         self.counts.resize(total_num_groups, 0);
         let v = values.values();
         match counted(values, opt_filter) {
-            None => for_runs(group_indices, |g, from, to| {
+            None => crate::aggregates::for_runs(group_indices, |g, from, to| {
                 let mut sum = self.sums[g];
                 for x in &v[from..to] {
                     sum += x;
