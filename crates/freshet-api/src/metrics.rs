@@ -6,8 +6,9 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -58,6 +59,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Also reports the query engine's counts, read on each scrape.
+    pub fn counting(self, engine: &freshet_query::QueryEngine) -> Self {
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .register_collector(Box::new(QueryCounts(engine.clone())));
+        self
+    }
+
     /// Counts one finished request. `operation` is the decoded operation name, or `Unknown`.
     pub fn observe(&self, operation: &str, status: StatusCode, took: Duration) {
         let labels = RequestLabels {
@@ -76,6 +86,23 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
+    }
+}
+
+/// The query engine's counts.
+#[derive(Debug)]
+struct QueryCounts(freshet_query::QueryEngine);
+
+impl Collector for QueryCounts {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let reused = ConstCounter::new(self.0.plans_reused());
+        let metric = encoder.encode_descriptor(
+            "query_plans_reused",
+            "Queries run on the kept plan of an earlier run of the same SQL instead of planning it again",
+            None,
+            reused.metric_type(),
+        )?;
+        reused.encode(metric)
     }
 }
 

@@ -13,6 +13,7 @@ mod library;
 mod moments;
 mod parameters;
 mod parser;
+mod plans;
 mod progress;
 mod reduce;
 pub mod reference;
@@ -32,7 +33,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
-    MemorySchemaProvider,
+    MemorySchemaProvider, TableProvider,
 };
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -45,6 +46,7 @@ use freshet_meta::{MetadataStore, Scope};
 use freshet_storage::Storage;
 
 use errors::{classify, classify_in, position, syntax_error};
+use plans::PlanCache;
 
 pub use dialect::rewrite;
 pub use progress::{Progress, Status};
@@ -86,6 +88,7 @@ pub struct QueryEngine {
     /// DataFusion's caches, such as Parquet footers), set up once: each query starts from a copy
     /// ([`QueryEngine::session`]), which costs less than registering some hundred functions again.
     session: Arc<SessionState>,
+    plans: Arc<PlanCache>,
 }
 
 /// The session every query copies: DataFusion's and Freshet's functions, Timestream's date arithmetic.
@@ -128,6 +131,7 @@ impl QueryEngine {
             runtime,
             files,
             session,
+            plans: Arc::default(),
         })
     }
 
@@ -177,20 +181,29 @@ impl QueryEngine {
         original: &str,
         progress: &Progress,
     ) -> Result<QueryResult> {
-        let (mut state, plan, scanned, names) = match self.plan(scope, original).await? {
+        let query = match self.plan(scope, original, true).await? {
             Planned::Show(result) => return Ok(result),
-            Planned::Query {
-                state,
-                plan,
-                scanned,
-                names,
-                ..
-            } => (*state, plan, scanned, names),
+            Planned::Query(query) => *query,
         };
+        let PlannedQuery {
+            mut state,
+            plan,
+            optimized,
+            scanned,
+            outputs,
+            sql,
+            tables,
+        } = query;
         let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let located = |e| classify_in(e, Some(original));
         // As `DataFrame::collect`, with the partitions chosen by the plan's size in between.
-        let plan = state.optimize(&plan).map_err(located)?;
+        let plan = if optimized {
+            plan
+        } else {
+            let optimized = state.optimize(&plan).map_err(located)?;
+            self.plans.put(&sql, &tables, &plan, &optimized, &outputs);
+            optimized
+        };
         if estimated_rows(&plan).await.map_err(located)? <= SMALL_QUERY_ROWS {
             state.config_mut().options_mut().execution.target_partitions = 1;
         }
@@ -206,7 +219,7 @@ impl QueryEngine {
             .map_err(located)?;
         let schema = batches.first().map_or(plan_schema, |b| b.schema());
         let (schema, batches) = functions::timestream_intervals(schema, batches)?;
-        let (schema, batches) = match names {
+        let (schema, batches) = match outputs.names {
             Some(names) => renamed(&schema, batches, &names)?,
             None => (schema, batches),
         };
@@ -223,9 +236,9 @@ impl QueryEngine {
         let this = self.clone();
         let (scope, sql) = (scope.clone(), sql.to_owned());
         self.on_query_runtime(async move {
-            let planned = this.plan(&scope, &sql).await?;
+            let planned = this.plan(&scope, &sql, false).await?;
             let parameters = match &planned {
-                Planned::Query { plan, .. } => parameters::used(plan),
+                Planned::Query(query) => parameters::used(&query.plan),
                 Planned::Show(_) => Vec::new(),
             };
             let columns = match planned {
@@ -240,12 +253,9 @@ impl QueryEngine {
                         aliased: false,
                     })
                     .collect(),
-                Planned::Query {
-                    plan,
-                    aliased,
-                    names,
-                    ..
-                } => {
+                Planned::Query(query) => {
+                    let PlannedQuery { plan, outputs, .. } = *query;
+                    let OutputNames { aliased, names } = outputs;
                     let schema = plan.schema();
                     (0..schema.fields().len())
                         .map(|i| {
@@ -279,8 +289,8 @@ impl QueryEngine {
     }
 
     /// Parses, checks and plans a statement: SHOW and DESCRIBE are answered at once, anything else becomes a
-    /// DataFusion plan over the tables it names.
-    async fn plan(&self, scope: &Scope, original: &str) -> Result<Planned> {
+    /// DataFusion plan over the tables it names. With `reuse`, the plan may be a kept one, already optimized.
+    async fn plan(&self, scope: &Scope, original: &str, reuse: bool) -> Result<Planned> {
         if let Some(statement) = show::parse(original) {
             return Ok(Planned::Show(show::run(self, scope, statement?).await?));
         }
@@ -302,6 +312,7 @@ impl QueryEngine {
             .map_err(|e| syntax_error(&e))?;
 
         let scanned = Arc::new(AtomicU64::new(0));
+        let mut tables = Vec::new();
         for reference in references {
             let (db, table) = match &reference {
                 TableReference::Partial { schema, table }
@@ -342,14 +353,16 @@ impl QueryEngine {
                     position(original, &table)
                 )));
             };
-            let provider = TimestreamTable::new(
-                record,
-                self.storage.clone(),
-                self.files.clone(),
-                Arc::clone(&scanned),
-            )
-            .await
-            .map_err(internal)?;
+            let provider = Arc::new(
+                TimestreamTable::new(
+                    record,
+                    self.storage.clone(),
+                    self.files.clone(),
+                    Arc::clone(&scanned),
+                )
+                .await
+                .map_err(internal)?,
+            );
             if ctx
                 .catalog("datafusion")
                 .and_then(|c| c.schema(&db))
@@ -362,21 +375,43 @@ impl QueryEngine {
             }
             ctx.register_table(
                 TableReference::partial(db.clone(), table.clone()),
-                Arc::new(provider),
+                Arc::clone(&provider) as Arc<dyn TableProvider>,
             )
             .map_err(internal)?;
+            tables.push((reference, provider));
         }
 
-        unnest::name_unaliased(&mut statement, &ctx, recursion_limit).await;
-        let OutputNames { aliased, names } = name_unnamed_columns(&mut statement);
-        let plan = state_plan(&state, statement, original).await?;
-        Ok(Planned::Query {
-            state: Box::new(state),
+        let kept = if reuse {
+            self.plans.get(&sql, &tables)
+        } else {
+            None
+        };
+        let (plan, optimized, outputs) = match kept {
+            Some((plan, outputs)) => (plan, true, outputs),
+            None => {
+                unnest::name_unaliased(&mut statement, &ctx, recursion_limit).await;
+                let outputs = name_unnamed_columns(&mut statement);
+                (
+                    state_plan(&state, statement, original).await?,
+                    false,
+                    outputs,
+                )
+            }
+        };
+        Ok(Planned::Query(Box::new(PlannedQuery {
+            state,
             plan,
+            optimized,
             scanned,
-            aliased,
-            names,
-        })
+            outputs,
+            sql,
+            tables,
+        })))
+    }
+
+    /// How many queries have run on a kept plan instead of planning their SQL again.
+    pub fn plans_reused(&self) -> u64 {
+        self.plans.reused()
     }
 }
 
@@ -409,16 +444,21 @@ async fn estimated_rows(plan: &LogicalPlan) -> datafusion::error::Result<u64> {
 enum Planned {
     /// SHOW or DESCRIBE, answered already.
     Show(QueryResult),
-    Query {
-        /// The query's session, with its tables registered.
-        state: Box<SessionState>,
-        plan: datafusion::logical_expr::LogicalPlan,
-        scanned: Arc<AtomicU64>,
-        /// Whether each output column was named by an alias in the query.
-        aliased: Vec<bool>,
-        /// The output columns' names, when some repeat (planned under other names, which DataFusion requires).
-        names: Option<Vec<String>>,
-    },
+    Query(Box<PlannedQuery>),
+}
+
+struct PlannedQuery {
+    /// The query's session, with its tables registered.
+    state: SessionState,
+    plan: LogicalPlan,
+    /// Whether `plan` is optimized already: a kept plan.
+    optimized: bool,
+    scanned: Arc<AtomicU64>,
+    outputs: OutputNames,
+    /// The SQL planned, after Freshet's rewrites.
+    sql: String,
+    /// The tables it names.
+    tables: Vec<(TableReference, Arc<TimestreamTable>)>,
 }
 
 /// What `PrepareQuery` tells of a query: the columns it would return and the parameters it uses.
@@ -522,11 +562,11 @@ fn name_unnamed_columns(statement: &mut datafusion::sql::parser::Statement) -> O
 }
 
 /// The outermost SELECT's output columns (nothing for `SELECT *`).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct OutputNames {
     /// Whether the query gives each an alias (`_colN` names given here do not count).
     aliased: Vec<bool>,
-    /// Their names, when some repeat.
+    /// Their names, when some repeat (planned under other names, which DataFusion requires).
     names: Option<Vec<String>>,
 }
 

@@ -155,6 +155,11 @@ impl TimestreamTable {
         })
     }
 
+    /// The table's id: a table dropped and created again under its name has another.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
     /// About how many rows a scan with these filters reads: see `Storage::estimate_rows`.
     pub async fn estimated_rows(&self, filters: &[Expr]) -> Result<u64> {
         let range = TimeRange::of(filters);

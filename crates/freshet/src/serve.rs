@@ -129,7 +129,7 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         clock,
         advertise_url,
         region: config.region,
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(Metrics::default().counting(&query)),
         storage,
         query,
         results: Arc::new(freshet_api::QueryResults::new(config.query_wait)),

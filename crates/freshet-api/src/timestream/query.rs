@@ -615,6 +615,10 @@ fn encode_column(col: &ArrayRef) -> Encoded {
                 })
             })
         }
+        DataType::Utf8View => {
+            let a = col.as_string_view();
+            each(&|out, i| string_scalar(out, a.value(i)))
+        }
         _ => match cast(&DataType::Utf8) {
             Some(c) => {
                 let a = c.as_string::<i32>();

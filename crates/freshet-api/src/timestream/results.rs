@@ -214,7 +214,9 @@ fn response(
     next: Option<String>,
     status: &str,
 ) -> String {
-    let mut r = String::with_capacity(rows.len() + 512);
+    let next_len = next.as_ref().map_or(0, String::len);
+    let mut r =
+        String::with_capacity(rows.len() + column_info.len() + status.len() + next_len + 128);
     r.push_str("{\"QueryId\":");
     r.push_str(&Json::from(query_id).to_string());
     r.push_str(",\"Rows\":");

@@ -12,7 +12,7 @@ use aws_sdk_timestreamwrite::types::{
     PartitionKeyType, Record, Schema, TimeUnit,
 };
 
-use crate::support::{Server, fixed_env};
+use crate::support::{Server, fixed_env, http_get};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -581,6 +581,84 @@ async fn small_queries_run_on_one_partition() {
     let (_, counts) = rows(&server, sql).await;
     assert_eq!(counts.len(), 10);
     assert!(counts.iter().all(|r| r[1] == "10"), "{counts:?}");
+}
+
+/// `freshet_query_plans_reused_total` from the server's metrics.
+fn plans_reused(server: &Server) -> u64 {
+    let (_, metrics) = http_get(&server.url, "/metrics");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("freshet_query_plans_reused_total "))
+        .unwrap_or_else(|| panic!("no plan counter in {metrics}"))
+        .parse()
+        .unwrap()
+}
+
+/// The same SQL run again reuses its optimized plan, and still reads the rows written since, the columns of new
+/// measures and the current time. A table dropped and created again under its name is planned again.
+#[tokio::test]
+async fn repeated_queries_reuse_their_plan_and_see_what_changed() {
+    let server = Server::start();
+    let w = setup(&server, "again", "tbl").await;
+    let now = now_ms();
+    let write = |records: Vec<Record>| {
+        w.write_records()
+            .database_name("again")
+            .table_name("tbl")
+            .set_records(Some(records))
+            .send()
+    };
+    write(vec![single("h1", "cpu", "1", "DOUBLE", now - 10)])
+        .await
+        .unwrap();
+    let count =
+        "SELECT count(*), sum(measure_value::double) FROM again.tbl WHERE measure_name = 'cpu'";
+    assert_eq!(rows(&server, count).await.1, [["1", "1.0"]]);
+    assert_eq!(plans_reused(&server), 0);
+    write(vec![single("h2", "cpu", "2.5", "DOUBLE", now - 5)])
+        .await
+        .unwrap();
+    assert_eq!(rows(&server, count).await.1, [["2", "3.5"]]);
+    assert_eq!(plans_reused(&server), 1);
+
+    // A BIGINT measure adds a column: the kept plan of `SELECT *` no longer fits the table.
+    let star = "SELECT * FROM again.tbl ORDER BY time";
+    assert_eq!(rows(&server, star).await.0.len(), 4);
+    write(vec![single("h1", "mem", "7", "BIGINT", now - 1)])
+        .await
+        .unwrap();
+    let (columns, data) = rows(&server, star).await;
+    assert_eq!(columns.len(), 5, "{columns:?}");
+    assert_eq!(data.len(), 3);
+    assert_eq!(plans_reused(&server), 1);
+    assert_eq!(rows(&server, star).await.1, data);
+    assert_eq!(plans_reused(&server), 2);
+
+    // now() is the time of each run, never the first run's.
+    let clock = "SELECT to_nanoseconds(now()), ago(1s) < now()";
+    let first = rows(&server, clock).await.1;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = rows(&server, clock).await.1;
+    assert!(second[0][0].parse::<i64>().unwrap() > first[0][0].parse::<i64>().unwrap());
+    assert_eq!(plans_reused(&server), 2);
+
+    w.delete_table()
+        .database_name("again")
+        .table_name("tbl")
+        .send()
+        .await
+        .unwrap();
+    w.create_table()
+        .database_name("again")
+        .table_name("tbl")
+        .send()
+        .await
+        .unwrap();
+    write(vec![single("h3", "cpu", "4", "DOUBLE", now)])
+        .await
+        .unwrap();
+    assert_eq!(rows(&server, count).await.1, [["1", "4.0"]]);
+    assert_eq!(plans_reused(&server), 2);
 }
 
 /// `SHOW MEASURES FROM meas.tbl` as (measure, its dimensions' names).
