@@ -50,22 +50,26 @@ struct Kept {
     outputs: OutputNames,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct TableKey {
     reference: TableReference,
     id: String,
     schema: SchemaRef,
 }
 
-fn keys(tables: &Tables) -> Vec<TableKey> {
-    tables
-        .iter()
-        .map(|(reference, table)| TableKey {
+impl TableKey {
+    fn of((reference, table): &(TableReference, Arc<TimestreamTable>)) -> Self {
+        Self {
             reference: reference.clone(),
             id: table.id().to_owned(),
             schema: table.schema(),
-        })
-        .collect()
+        }
+    }
+
+    /// Whether `table` is this one: same name, same id, same schema.
+    fn is(&self, (reference, table): &(TableReference, Arc<TimestreamTable>)) -> bool {
+        self.reference == *reference && self.id == table.id() && *self.schema == *table.schema()
+    }
 }
 
 impl Default for PlanCache {
@@ -81,7 +85,10 @@ impl PlanCache {
     /// The kept optimized plan of `sql` over `tables`, reading through their providers.
     pub fn get(&self, sql: &str, tables: &Tables) -> Option<(LogicalPlan, OutputNames)> {
         let kept = self.lock().get(sql).cloned()?;
-        if kept.tables != keys(tables) {
+        // Compared in place: a lookup runs on every query and should not build the keys it compares with.
+        let same = kept.tables.len() == tables.len()
+            && kept.tables.iter().zip(tables).all(|(k, t)| k.is(t));
+        if !same {
             return None;
         }
         let plan = reading_through(kept.plan.clone(), tables)?;
@@ -103,7 +110,7 @@ impl PlanCache {
             return;
         }
         let kept = Kept {
-            tables: keys(tables),
+            tables: tables.iter().map(TableKey::of).collect(),
             plan: plan.clone(),
             outputs: outputs.clone(),
         };
