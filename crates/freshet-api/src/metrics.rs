@@ -95,14 +95,24 @@ struct QueryCounts(freshet_query::QueryEngine);
 
 impl Collector for QueryCounts {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
-        let reused = ConstCounter::new(self.0.plans_reused());
-        let metric = encoder.encode_descriptor(
-            "query_plans_reused",
-            "Queries run on the kept plan of an earlier run of the same SQL instead of planning it again",
-            None,
-            reused.metric_type(),
-        )?;
-        reused.encode(metric)
+        let counts = [
+            (
+                "query_plans_reused",
+                "Queries run on the kept plan of an earlier run of the same SQL instead of planning it again",
+                self.0.plans_reused(),
+            ),
+            (
+                "query_physical_plans_reused",
+                "Queries run on the physical plan of an earlier run, whose scans read the same data files",
+                self.0.physical_plans_reused(),
+            ),
+        ];
+        for (name, help, count) in counts {
+            let counter = ConstCounter::new(count);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
     }
 }
 

@@ -27,7 +27,6 @@ mod trino;
 mod unnest;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -50,6 +49,7 @@ use plans::PlanCache;
 
 pub use dialect::rewrite;
 pub use progress::{Progress, Status};
+use table::Reads;
 pub use table::{DataFiles, TimestreamTable};
 pub use timeseries::value_type as timeseries_value_type;
 
@@ -188,35 +188,49 @@ impl QueryEngine {
         let PlannedQuery {
             mut state,
             plan,
-            optimized,
-            scanned,
+            mut kept,
+            reads,
             outputs,
             sql,
             tables,
         } = query;
         let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let located = |e| classify_in(e, Some(original));
-        // As `DataFrame::collect`, with the partitions chosen by the plan's size in between.
-        let plan = if optimized {
-            plan
-        } else {
-            let optimized = state.optimize(&plan).map_err(located)?;
-            self.plans.put(&sql, &tables, &plan, &optimized, &outputs);
-            optimized
+        let kept_physical = match &kept {
+            Some(k) => k.physical(&tables).await.map_err(located)?,
+            None => None,
         };
-        if estimated_rows(&plan).await.map_err(located)? <= SMALL_QUERY_ROWS {
-            state.config_mut().options_mut().execution.target_partitions = 1;
-        }
-        let physical = state
-            .query_planner()
-            .create_physical_plan(&plan, &state)
-            .await
-            .map_err(located)?;
+        let physical = match kept_physical {
+            Some(physical) => physical,
+            None => {
+                // As `DataFrame::collect`, with the partitions chosen by the plan's size in between.
+                let plan = if kept.is_some() {
+                    plan
+                } else {
+                    let optimized = state.optimize(&plan).map_err(located)?;
+                    kept = self.plans.put(&sql, &tables, &plan, &optimized, &outputs);
+                    optimized
+                };
+                if estimated_rows(&plan).await.map_err(located)? <= SMALL_QUERY_ROWS {
+                    state.config_mut().options_mut().execution.target_partitions = 1;
+                }
+                state
+                    .query_planner()
+                    .create_physical_plan(&plan, &state)
+                    .await
+                    .map_err(located)?
+            }
+        };
         progress.watch(&physical);
         let task = Arc::new(TaskContext::from(&state));
-        let batches = datafusion::physical_plan::collect(physical, task)
+        let batches = datafusion::physical_plan::collect(Arc::clone(&physical), task)
             .await
             .map_err(located)?;
+        if let Some(kept) = kept
+            && let Some(snapshots) = reads.snapshots()
+        {
+            kept.keep_physical(snapshots, physical);
+        }
         let schema = batches.first().map_or(plan_schema, |b| b.schema());
         let (schema, batches) = functions::timestream_intervals(schema, batches)?;
         let (schema, batches) = match outputs.names {
@@ -226,7 +240,7 @@ impl QueryEngine {
         Ok(QueryResult {
             schema,
             batches,
-            bytes_scanned: scanned.load(Ordering::Relaxed),
+            bytes_scanned: reads.bytes(),
         })
     }
 
@@ -311,7 +325,7 @@ impl QueryEngine {
             .resolve_table_references(&statement)
             .map_err(|e| syntax_error(&e))?;
 
-        let scanned = Arc::new(AtomicU64::new(0));
+        let reads = Arc::new(Reads::new());
         let mut tables = Vec::new();
         for reference in references {
             let (db, table) = match &reference {
@@ -358,7 +372,7 @@ impl QueryEngine {
                     record,
                     self.storage.clone(),
                     self.files.clone(),
-                    Arc::clone(&scanned),
+                    Arc::clone(&reads),
                 )
                 .await
                 .map_err(internal)?,
@@ -386,14 +400,14 @@ impl QueryEngine {
         } else {
             None
         };
-        let (plan, optimized, outputs) = match kept {
-            Some((plan, outputs)) => (plan, true, outputs),
+        let (plan, kept, outputs) = match kept {
+            Some((plan, outputs, kept)) => (plan, Some(kept), outputs),
             None => {
                 unnest::name_unaliased(&mut statement, &ctx, recursion_limit).await;
                 let outputs = name_unnamed_columns(&mut statement);
                 (
                     state_plan(&state, statement, original).await?,
-                    false,
+                    None,
                     outputs,
                 )
             }
@@ -401,8 +415,8 @@ impl QueryEngine {
         Ok(Planned::Query(Box::new(PlannedQuery {
             state,
             plan,
-            optimized,
-            scanned,
+            kept,
+            reads,
             outputs,
             sql,
             tables,
@@ -412,6 +426,11 @@ impl QueryEngine {
     /// How many queries have run on a kept plan instead of planning their SQL again.
     pub fn plans_reused(&self) -> u64 {
         self.plans.reused()
+    }
+
+    /// How many of those runs also ran the physical plan of the kept plan's last run.
+    pub fn physical_plans_reused(&self) -> u64 {
+        self.plans.physical_reused()
     }
 }
 
@@ -451,9 +470,9 @@ struct PlannedQuery {
     /// The query's session, with its tables registered.
     state: SessionState,
     plan: LogicalPlan,
-    /// Whether `plan` is optimized already: a kept plan.
-    optimized: bool,
-    scanned: Arc<AtomicU64>,
+    /// The kept plan `plan` is (optimized already), if it is one.
+    kept: Option<Arc<plans::Kept>>,
+    reads: Arc<Reads>,
     outputs: OutputNames,
     /// The SQL planned, after Freshet's rewrites.
     sql: String,

@@ -14,6 +14,16 @@
 //!
 //! Its table scans then read through the providers of the new run, which take their snapshot of files and buffers
 //! when they are scanned, and count that query's bytes.
+//!
+//! After the optimizer, physical planning was the largest cost of such a query (a third of the server's CPU, most
+//! of it in the physical optimizer's rules). A kept plan also keeps the physical plan of its last run, with the
+//! snapshot each of its scans read ([`Read`]: data files and contested ranges). A later run uses it when a new scan
+//! of each table would read exactly that snapshot with no rows in memory. Data files never change, so the plan
+//! then reads the same rows it would if planned again; a table being written to, or whose files were flushed or
+//! compacted since, is planned again. The physical plan is run again as DataFusion allows
+//! ([`reset_plan_states`]): never with dynamic filters (a TopK's or a join's), which carry what one run saw into
+//! the next, nor recursive queries or EXPLAIN ANALYZE. One run at a time holds it; a run that finds it taken
+//! plans its own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,10 +34,13 @@ use datafusion::common::TableReference;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
 use hashlink::LruCache;
 
 use crate::OutputNames;
-use crate::table::TimestreamTable;
+use crate::table::{Read, TimestreamTable};
 
 /// Plans kept, and the longest SQL whose plan is kept: a plan takes memory in proportion to its SQL.
 const KEPT_PLANS: usize = 256;
@@ -40,14 +53,99 @@ pub(crate) type Tables = [(TableReference, Arc<TimestreamTable>)];
 pub(crate) struct PlanCache {
     plans: Mutex<LruCache<String, Arc<Kept>>>,
     reused: AtomicU64,
+    physical_reused: Arc<AtomicU64>,
 }
 
 /// An optimized plan, with what it was planned for.
 #[derive(Debug)]
-struct Kept {
+pub(crate) struct Kept {
     tables: Vec<TableKey>,
     plan: LogicalPlan,
     outputs: OutputNames,
+    /// The physical plan of the last run, unless a run holds it.
+    physical: Mutex<Option<KeptPhysical>>,
+    physical_reused: Arc<AtomicU64>,
+}
+
+/// A physical plan, and the snapshots its scans read.
+#[derive(Debug)]
+struct KeptPhysical {
+    reads: Vec<Read>,
+    plan: Arc<dyn ExecutionPlan>,
+}
+
+impl Kept {
+    /// The physical plan of the last run, ready to run again, if each of `tables` would still read what it read.
+    pub async fn physical(
+        &self,
+        tables: &Tables,
+    ) -> datafusion::error::Result<Option<Arc<dyn ExecutionPlan>>> {
+        let kept = self.lock().take();
+        let Some(KeptPhysical { reads, plan }) = kept else {
+            return Ok(None);
+        };
+        let mut readers = Vec::with_capacity(reads.len());
+        for read in &reads {
+            let mut reader = None;
+            for (_, table) in tables {
+                if table.reads_again(read).await? {
+                    reader = Some(table);
+                    break;
+                }
+            }
+            match reader {
+                Some(table) => readers.push((table, read)),
+                None => return Ok(None),
+            }
+        }
+        for (table, read) in readers {
+            table.count(read);
+        }
+        self.physical_reused.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(reset_plan_states(plan)?))
+    }
+
+    /// Keeps `plan`, which has just run and whose scans read `reads`, for the next run, if it can run again.
+    pub fn keep_physical(&self, reads: Vec<Read>, plan: Arc<dyn ExecutionPlan>) {
+        if reexecutable(&plan) {
+            *self.lock() = Some(KeptPhysical { reads, plan });
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<KeptPhysical>> {
+        self.physical.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether DataFusion can run `plan` again after [`reset_plan_states`]: no dynamic filter (their state outlives a
+/// reset), no recursive query, and no EXPLAIN ANALYZE (whose output is the metrics of the run).
+fn reexecutable(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut ok = true;
+    let _ = plan.apply(|node| {
+        if matches!(
+            node.name(),
+            "AnalyzeExec" | "RecursiveQueryExec" | "WorkTableExec"
+        ) {
+            ok = false;
+        } else {
+            node.apply_expressions(&mut |root| {
+                root.apply(|e| {
+                    ok &= !e.is::<DynamicFilterPhysicalExpr>();
+                    Ok(if ok {
+                        TreeNodeRecursion::Continue
+                    } else {
+                        TreeNodeRecursion::Stop
+                    })
+                })
+            })?;
+        }
+        Ok(if ok {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    });
+    ok
 }
 
 #[derive(Debug)]
@@ -77,13 +175,14 @@ impl Default for PlanCache {
         Self {
             plans: Mutex::new(LruCache::new(KEPT_PLANS)),
             reused: AtomicU64::new(0),
+            physical_reused: Arc::new(AtomicU64::new(0)),
         }
     }
 }
 
 impl PlanCache {
     /// The kept optimized plan of `sql` over `tables`, reading through their providers.
-    pub fn get(&self, sql: &str, tables: &Tables) -> Option<(LogicalPlan, OutputNames)> {
+    pub fn get(&self, sql: &str, tables: &Tables) -> Option<(LogicalPlan, OutputNames, Arc<Kept>)> {
         let kept = self.lock().get(sql).cloned()?;
         // Compared in place: a lookup runs on every query and should not build the keys it compares with.
         let same = kept.tables.len() == tables.len()
@@ -93,7 +192,7 @@ impl PlanCache {
         }
         let plan = reading_through(kept.plan.clone(), tables)?;
         self.reused.fetch_add(1, Ordering::Relaxed);
-        Some((plan, kept.outputs.clone()))
+        Some((plan, kept.outputs.clone(), kept))
     }
 
     /// Keeps the optimized `plan` of `sql` over `tables`. `planned` is the plan before optimization, where the
@@ -105,21 +204,29 @@ impl PlanCache {
         planned: &LogicalPlan,
         plan: &LogicalPlan,
         outputs: &OutputNames,
-    ) {
+    ) -> Option<Arc<Kept>> {
         if sql.len() > LONGEST_SQL || !reusable(planned) {
-            return;
+            return None;
         }
-        let kept = Kept {
+        let kept = Arc::new(Kept {
             tables: tables.iter().map(TableKey::of).collect(),
             plan: plan.clone(),
             outputs: outputs.clone(),
-        };
-        self.lock().insert(sql.to_owned(), Arc::new(kept));
+            physical: Mutex::new(None),
+            physical_reused: Arc::clone(&self.physical_reused),
+        });
+        self.lock().insert(sql.to_owned(), Arc::clone(&kept));
+        Some(kept)
     }
 
     /// How many runs have used a kept plan.
     pub fn reused(&self) -> u64 {
         self.reused.load(Ordering::Relaxed)
+    }
+
+    /// How many of those runs have also used the physical plan of the last run.
+    pub fn physical_reused(&self) -> u64 {
+        self.physical_reused.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Arc<Kept>>> {

@@ -10,7 +10,9 @@ use datafusion::physical_plan::ExecutionPlan;
 /// A running query's progress. Empty until the query's plan is made; read from any thread while it runs.
 #[derive(Debug, Default)]
 pub struct Progress {
-    plan: Mutex<Option<Arc<dyn ExecutionPlan>>>,
+    /// The plan, and the files its scans had read before this run: a kept plan that runs again keeps its scans'
+    /// metrics.
+    plan: Mutex<Option<(Arc<dyn ExecutionPlan>, usize)>>,
 }
 
 /// Where a running query is.
@@ -28,7 +30,9 @@ const MAX_RUNNING_PERCENT: f64 = 99.0;
 
 impl Progress {
     pub(crate) fn watch(&self, plan: &Arc<dyn ExecutionPlan>) {
-        *self.plan.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(plan));
+        let (_, before, _) = files_read(plan);
+        *self.plan.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Arc::clone(plan), before));
     }
 
     pub fn now(&self) -> Status {
@@ -37,24 +41,11 @@ impl Progress {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let (mut files, mut read, mut bytes) = (0usize, 0usize, 0u64);
-        if let Some(plan) = plan {
-            let mut nodes = vec![plan];
-            while let Some(node) = nodes.pop() {
-                if let Some(source) = node.downcast_ref::<DataSourceExec>()
-                    && let Some(scan) = source.data_source().downcast_ref::<FileScanConfig>()
-                {
-                    for file in scan.file_groups.iter().flat_map(|g| g.files()) {
-                        files += 1;
-                        bytes += file.object_meta.size;
-                    }
-                    if let Some(m) = node.metrics() {
-                        read += m.sum_by_name("files_processed").map_or(0, |v| v.as_usize());
-                    }
-                }
-                nodes.extend(node.children().into_iter().cloned());
-            }
-        }
+        let Some((plan, before)) = plan else {
+            return Status::default();
+        };
+        let (files, read, bytes) = files_read(&plan);
+        let read = read.saturating_sub(before);
         if files == 0 {
             return Status::default();
         }
@@ -64,4 +55,25 @@ impl Progress {
             bytes_scanned: (u128::from(bytes) * read as u128 / files as u128) as u64,
         }
     }
+}
+
+/// The data files a plan's scans read, how many of them its scans' metrics count as read, and their bytes.
+fn files_read(plan: &Arc<dyn ExecutionPlan>) -> (usize, usize, u64) {
+    let (mut files, mut read, mut bytes) = (0usize, 0usize, 0u64);
+    let mut nodes = vec![Arc::clone(plan)];
+    while let Some(node) = nodes.pop() {
+        if let Some(source) = node.downcast_ref::<DataSourceExec>()
+            && let Some(scan) = source.data_source().downcast_ref::<FileScanConfig>()
+        {
+            for file in scan.file_groups.iter().flat_map(|g| g.files()) {
+                files += 1;
+                bytes += file.object_meta.size;
+            }
+            if let Some(m) = node.metrics() {
+                read += m.sum_by_name("files_processed").map_or(0, |v| v.as_usize());
+            }
+        }
+        nodes.extend(node.children().into_iter().cloned());
+    }
+    (files, read, bytes)
 }

@@ -4,8 +4,8 @@
 //! match its filters (on dimensions and `measure_name` too), and filtering rows while decoding.
 
 use std::ops::Range;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -117,8 +117,58 @@ pub struct TimestreamTable {
     schema: SchemaRef,
     /// The same columns as the storage engine's batches have them (strings as `Utf8`).
     stored: SchemaRef,
-    /// Bytes of table data read by scans, shared by the tables of one query.
-    scanned: Arc<AtomicU64>,
+    /// What the scans of the query read, shared by its tables.
+    reads: Arc<Reads>,
+}
+
+/// What the scans of one query read.
+#[derive(Debug)]
+pub struct Reads {
+    /// Bytes of table data: the data files' sizes and the in-memory rows' Arrow sizes.
+    bytes: AtomicU64,
+    /// Each scan's snapshot; `None` once a scan has read rows held in memory.
+    scans: Mutex<Option<Vec<Read>>>,
+}
+
+/// The snapshot one scan read: its table, time range, data files and contested ranges, without rows in memory. A
+/// physical plan holds the files it reads, so it can run again only while a new scan would read the same snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    table: String,
+    range: TimeRange,
+    files: Vec<String>,
+    contested: Vec<(i64, i64)>,
+    bytes: u64,
+}
+
+impl Reads {
+    pub fn new() -> Self {
+        Self {
+            bytes: AtomicU64::new(0),
+            scans: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The snapshots the query's scans read, if none read rows in memory.
+    pub fn snapshots(&self) -> Option<Vec<Read>> {
+        self.scans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, read: Option<Read>) {
+        let mut scans = self.scans.lock().unwrap_or_else(PoisonError::into_inner);
+        match (read, scans.as_mut()) {
+            (Some(read), Some(scans)) => scans.push(read),
+            (None, _) => *scans = None,
+            (Some(_), None) => {}
+        }
+    }
 }
 
 impl TimestreamTable {
@@ -126,7 +176,7 @@ impl TimestreamTable {
         record: TableRecord,
         storage: Storage,
         files: DataFiles,
-        scanned: Arc<AtomicU64>,
+        reads: Arc<Reads>,
     ) -> Result<Self, freshet_storage::Error> {
         let full = storage.schema(&record.id).await?.arrow_schema();
         let keep: Vec<usize> = (0..full.fields().len())
@@ -151,8 +201,30 @@ impl TimestreamTable {
             files,
             schema,
             stored,
-            scanned,
+            reads,
         })
+    }
+
+    /// Whether a scan of this table now would read exactly what `read` did, with no rows in memory.
+    pub async fn reads_again(&self, read: &Read) -> Result<bool> {
+        if read.table != self.record.id {
+            return Ok(false);
+        }
+        let now = self
+            .storage
+            .scan(&self.record, read.range.from, read.range.to)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(now.batches.iter().all(|b| b.num_rows() == 0)
+            && now.contested == read.contested
+            && now.files.len() == read.files.len()
+            && now.files.iter().zip(&read.files).all(|(f, p)| f.path == *p))
+    }
+
+    /// Counts `read` as read by this query: the kept physical plan that holds it is about to run.
+    pub fn count(&self, read: &Read) {
+        self.reads.bytes.fetch_add(read.bytes, Ordering::Relaxed);
+        self.reads.record(Some(read.clone()));
     }
 
     /// The table's id: a table dropped and created again under its name has another.
@@ -305,9 +377,18 @@ impl TableProvider for TimestreamTable {
             .map(|b| self.in_query_schema(b))
             .collect::<Result<Vec<_>>>()?;
         let memory: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-        let stored: i64 = snapshot.files.iter().map(|f| f.bytes).sum();
-        self.scanned
-            .fetch_add(memory as u64 + stored.max(0) as u64, Ordering::Relaxed);
+        let stored = snapshot.files.iter().map(|f| f.bytes).sum::<i64>().max(0) as u64;
+        self.reads
+            .bytes
+            .fetch_add(memory as u64 + stored, Ordering::Relaxed);
+        let in_memory = batches.iter().any(|b| b.num_rows() > 0);
+        self.reads.record((!in_memory).then(|| Read {
+            table: self.record.id.clone(),
+            range,
+            files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
+            contested: snapshot.contested.clone(),
+            bytes: stored,
+        }));
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !batches.is_empty() {

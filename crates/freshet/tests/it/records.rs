@@ -585,13 +585,128 @@ async fn small_queries_run_on_one_partition() {
 
 /// `freshet_query_plans_reused_total` from the server's metrics.
 fn plans_reused(server: &Server) -> u64 {
+    counter(server, "freshet_query_plans_reused_total")
+}
+
+fn physical_plans_reused(server: &Server) -> u64 {
+    counter(server, "freshet_query_physical_plans_reused_total")
+}
+
+fn counter(server: &Server, name: &str) -> u64 {
     let (_, metrics) = http_get(&server.url, "/metrics");
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix("freshet_query_plans_reused_total "))
-        .unwrap_or_else(|| panic!("no plan counter in {metrics}"))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
         .parse()
         .unwrap()
+}
+
+/// A query's rows and the bytes it scanned.
+async fn rows_and_bytes(server: &Server, sql: &str) -> (Vec<Vec<String>>, i64) {
+    let out = server
+        .query()
+        .await
+        .query()
+        .query_string(sql)
+        .send()
+        .await
+        .unwrap();
+    let rows = out
+        .rows()
+        .iter()
+        .map(|r| {
+            r.data()
+                .iter()
+                .map(|d| d.scalar_value().unwrap_or("NULL").to_owned())
+                .collect()
+        })
+        .collect();
+    (rows, out.query_status().unwrap().cumulative_bytes_scanned())
+}
+
+/// Runs `sql` until a run uses the physical plan of the one before (once the table's rows are all in data files),
+/// and returns that run's rows and bytes.
+async fn until_physical_plan_reused(server: &Server, sql: &str) -> (Vec<Vec<String>>, i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let before = physical_plans_reused(server);
+        let out = rows_and_bytes(server, sql).await;
+        if physical_plans_reused(server) > before {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql} never ran its physical plan again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Once a table's rows are all in data files, a repeated query runs the physical plan of its last run again, and
+/// scans the same bytes. Rows written since (in memory, then in a new file) make it plan again, and it reads them.
+/// A query with a TopK, whose dynamic filter carries one run's state, is always planned again.
+#[tokio::test]
+async fn physical_plans_run_again_only_while_the_table_s_files_are_the_same() {
+    let (dir, env) = persisting(&[]);
+    let server = Server::start_in(dir.path(), &env);
+    let w = setup(&server, "phys", "tbl").await;
+    let now = now_ms();
+    let write = |records: Vec<Record>| {
+        let w = w.clone();
+        async move {
+            w.write_records()
+                .database_name("phys")
+                .table_name("tbl")
+                .set_records(Some(records))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    write(
+        (0..5)
+            .map(|i| {
+                single(
+                    &format!("h{i}"),
+                    "cpu",
+                    &i.to_string(),
+                    "DOUBLE",
+                    now - 100 + i,
+                )
+            })
+            .collect(),
+    )
+    .await;
+    let sum = format!(
+        "SELECT count(*), sum(measure_value::double) FROM phys.tbl \
+         WHERE time >= from_milliseconds({}) AND measure_name = 'cpu'",
+        now - 1000
+    );
+    let (first, bytes) = until_physical_plan_reused(&server, &sum).await;
+    assert_eq!(first, [["5", "10.0"]]);
+    assert!(bytes > 0);
+    // Planned afresh (the SQL differs), the same query scans the same bytes.
+    let planned = rows_and_bytes(&server, &format!("{sum} AND 1 = 1")).await;
+    assert_eq!(planned, (first.clone(), bytes));
+
+    // A new row is in memory: the query is planned again and reads it.
+    let reused = physical_plans_reused(&server);
+    write(vec![single("h9", "cpu", "5", "DOUBLE", now - 1)]).await;
+    assert_eq!(rows_and_bytes(&server, &sum).await.0, [["6", "15.0"]]);
+    assert_eq!(physical_plans_reused(&server), reused);
+    // Once it is in a data file too, the plan is made for the new files, then run again.
+    let (again, more_bytes) = until_physical_plan_reused(&server, &sum).await;
+    assert_eq!(again, [["6", "15.0"]]);
+    assert!(more_bytes > bytes, "{more_bytes} after {bytes}");
+
+    let top =
+        "SELECT measure_value::double FROM phys.tbl ORDER BY measure_value::double DESC LIMIT 2";
+    let reused = physical_plans_reused(&server);
+    for _ in 0..3 {
+        assert_eq!(rows(&server, top).await.1, [["5.0"], ["4.0"]]);
+    }
+    assert_eq!(physical_plans_reused(&server), reused);
 }
 
 /// The same SQL run again reuses its optimized plan, and still reads the rows written since, the columns of new
