@@ -200,6 +200,7 @@ impl QueryEngine {
             Some(k) => k.physical(&tables).await.map_err(located)?,
             None => None,
         };
+        let reused = kept_physical.is_some();
         let physical = match kept_physical {
             Some(physical) => physical,
             None => {
@@ -229,7 +230,7 @@ impl QueryEngine {
         if let Some(kept) = kept
             && let Some(snapshots) = reads.snapshots()
         {
-            kept.keep_physical(snapshots, physical);
+            kept.keep_physical(snapshots, physical, reused);
         }
         let schema = batches.first().map_or(plan_schema, |b| b.schema());
         let (schema, batches) = functions::timestream_intervals(schema, batches)?;

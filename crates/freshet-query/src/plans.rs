@@ -106,8 +106,11 @@ impl Kept {
     }
 
     /// Keeps `plan`, which has just run and whose scans read `reads`, for the next run, if it can run again.
-    pub fn keep_physical(&self, reads: Vec<Read>, plan: Arc<dyn ExecutionPlan>) {
-        if reexecutable(&plan) {
+    /// `reused` says that it came from [`Kept::physical`], and so was found reexecutable when first kept: the check
+    /// holds only for a plan fresh from the planner (DataFusion gives every `SortExec` a dynamic filter of its own
+    /// when it resets one; it is not in any scan, so it carries nothing from run to run).
+    pub fn keep_physical(&self, reads: Vec<Read>, plan: Arc<dyn ExecutionPlan>, reused: bool) {
+        if reused || reexecutable(&plan) {
             *self.lock() = Some(KeptPhysical { reads, plan });
         }
     }

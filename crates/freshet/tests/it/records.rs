@@ -679,25 +679,34 @@ async fn physical_plans_run_again_only_while_the_table_s_files_are_the_same() {
     )
     .await;
     let sum = format!(
-        "SELECT count(*), sum(measure_value::double) FROM phys.tbl \
-         WHERE time >= from_milliseconds({}) AND measure_name = 'cpu'",
+        "SELECT measure_name, count(*), sum(measure_value::double) FROM phys.tbl \
+         WHERE time >= from_milliseconds({}) GROUP BY measure_name ORDER BY measure_name",
         now - 1000
     );
     let (first, bytes) = until_physical_plan_reused(&server, &sum).await;
-    assert_eq!(first, [["5", "10.0"]]);
+    assert_eq!(first, [["cpu", "5", "10.0"]]);
     assert!(bytes > 0);
+    // Every run after that runs it again.
+    let reused = physical_plans_reused(&server);
+    for _ in 0..3 {
+        assert_eq!(rows_and_bytes(&server, &sum).await, (first.clone(), bytes));
+    }
+    assert_eq!(physical_plans_reused(&server), reused + 3);
     // Planned afresh (the SQL differs), the same query scans the same bytes.
-    let planned = rows_and_bytes(&server, &format!("{sum} AND 1 = 1")).await;
+    let planned = rows_and_bytes(&server, &sum.replace("GROUP", "AND 1 = 1 GROUP")).await;
     assert_eq!(planned, (first.clone(), bytes));
 
     // A new row is in memory: the query is planned again and reads it.
     let reused = physical_plans_reused(&server);
     write(vec![single("h9", "cpu", "5", "DOUBLE", now - 1)]).await;
-    assert_eq!(rows_and_bytes(&server, &sum).await.0, [["6", "15.0"]]);
+    assert_eq!(
+        rows_and_bytes(&server, &sum).await.0,
+        [["cpu", "6", "15.0"]]
+    );
     assert_eq!(physical_plans_reused(&server), reused);
     // Once it is in a data file too, the plan is made for the new files, then run again.
     let (again, more_bytes) = until_physical_plan_reused(&server, &sum).await;
-    assert_eq!(again, [["6", "15.0"]]);
+    assert_eq!(again, [["cpu", "6", "15.0"]]);
     assert!(more_bytes > bytes, "{more_bytes} after {bytes}");
 
     let top =
