@@ -200,9 +200,9 @@ impl QueryEngine {
             Some(k) => k.physical(&tables).await.map_err(located)?,
             None => None,
         };
-        let reused = kept_physical.is_some();
+        let runs = kept_physical.as_ref().map(|(_, runs)| *runs);
         let physical = match kept_physical {
-            Some(physical) => physical,
+            Some((physical, _)) => physical,
             None => {
                 // As `DataFrame::collect`, with the partitions chosen by the plan's size in between.
                 let plan = if kept.is_some() {
@@ -230,7 +230,7 @@ impl QueryEngine {
         if let Some(kept) = kept
             && let Some(snapshots) = reads.snapshots()
         {
-            kept.keep_physical(snapshots, physical, reused);
+            kept.keep_physical(snapshots, physical, runs);
         }
         let schema = batches.first().map_or(plan_schema, |b| b.schema());
         let (schema, batches) = functions::timestream_intervals(schema, batches)?;

@@ -23,7 +23,8 @@
 //! compacted since, is planned again. The physical plan is run again as DataFusion allows
 //! ([`reset_plan_states`]): never with dynamic filters (a TopK's or a join's), which carry what one run saw into
 //! the next, nor recursive queries or EXPLAIN ANALYZE. One run at a time holds it; a run that finds it taken
-//! plans its own.
+//! plans its own. Only plans that read a few data files are kept, for a few runs each ([`PHYSICAL_RUNS`]): a
+//! file scan's metrics grow with every run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,18 +73,30 @@ pub(crate) struct Kept {
 struct KeptPhysical {
     reads: Vec<Read>,
     plan: Arc<dyn ExecutionPlan>,
+    /// How many times it has run.
+    runs: u32,
 }
+
+/// A physical plan runs at most this many times before it is planned again, and is kept only when its scans read
+/// at most this many data files. DataFusion cannot reset a file scan's metrics: every run adds a few dozen for each
+/// file it reads, which a plan kept without end would accumulate without end (and reading progress walks them).
+/// Planning matters for small queries, which read a few files.
+const PHYSICAL_RUNS: u32 = 8;
+const PHYSICAL_FILES: usize = 8;
 
 impl Kept {
     /// The physical plan of the last run, ready to run again, if each of `tables` would still read what it read.
     pub async fn physical(
         &self,
         tables: &Tables,
-    ) -> datafusion::error::Result<Option<Arc<dyn ExecutionPlan>>> {
+    ) -> datafusion::error::Result<Option<(Arc<dyn ExecutionPlan>, u32)>> {
         let kept = self.lock().take();
-        let Some(KeptPhysical { reads, plan }) = kept else {
+        let Some(KeptPhysical { reads, plan, runs }) = kept else {
             return Ok(None);
         };
+        if runs >= PHYSICAL_RUNS {
+            return Ok(None);
+        }
         let mut readers = Vec::with_capacity(reads.len());
         for read in &reads {
             let mut reader = None;
@@ -102,17 +115,25 @@ impl Kept {
             table.count(read);
         }
         self.physical_reused.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(reset_plan_states(plan)?))
+        Ok(Some((reset_plan_states(plan)?, runs)))
     }
 
     /// Keeps `plan`, which has just run and whose scans read `reads`, for the next run, if it can run again.
-    /// `reused` says that it came from [`Kept::physical`], and so was found reexecutable when first kept: the check
-    /// holds only for a plan fresh from the planner (DataFusion gives every `SortExec` a dynamic filter of its own
-    /// when it resets one; it is not in any scan, so it carries nothing from run to run).
-    pub fn keep_physical(&self, reads: Vec<Read>, plan: Arc<dyn ExecutionPlan>, reused: bool) {
-        if reused || reexecutable(&plan) {
-            *self.lock() = Some(KeptPhysical { reads, plan });
-        }
+    /// `runs` is how many times it had run before if it came from [`Kept::physical`]; it was found reexecutable
+    /// then. The check holds only for a plan fresh from the planner: DataFusion gives every `SortExec` it resets a
+    /// dynamic filter of its own (not in any scan, so it carries nothing from run to run).
+    pub fn keep_physical(&self, reads: Vec<Read>, plan: Arc<dyn ExecutionPlan>, runs: Option<u32>) {
+        let runs = match runs {
+            Some(before) => before + 1,
+            None => {
+                let files: usize = reads.iter().map(Read::files).sum();
+                if files > PHYSICAL_FILES || !reexecutable(&plan) {
+                    return;
+                }
+                1
+            }
+        };
+        *self.lock() = Some(KeptPhysical { reads, plan, runs });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<KeptPhysical>> {

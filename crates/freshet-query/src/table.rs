@@ -141,6 +141,13 @@ pub struct Read {
     bytes: u64,
 }
 
+impl Read {
+    /// How many data files it read.
+    pub fn files(&self) -> usize {
+        self.files.len()
+    }
+}
+
 impl Reads {
     pub fn new() -> Self {
         Self {

@@ -686,12 +686,13 @@ async fn physical_plans_run_again_only_while_the_table_s_files_are_the_same() {
     let (first, bytes) = until_physical_plan_reused(&server, &sum).await;
     assert_eq!(first, [["cpu", "5", "10.0"]]);
     assert!(bytes > 0);
-    // Every run after that runs it again.
+    // Later runs run it again, and it is planned again every 8 runs (a plan's scans gather metrics with each run).
     let reused = physical_plans_reused(&server);
-    for _ in 0..3 {
+    for _ in 0..16 {
         assert_eq!(rows_and_bytes(&server, &sum).await, (first.clone(), bytes));
     }
-    assert_eq!(physical_plans_reused(&server), reused + 3);
+    let runs_again = physical_plans_reused(&server) - reused;
+    assert!((13..=14).contains(&runs_again), "{runs_again} of 16");
     // Planned afresh (the SQL differs), the same query scans the same bytes.
     let planned = rows_and_bytes(&server, &sum.replace("GROUP", "AND 1 = 1 GROUP")).await;
     assert_eq!(planned, (first.clone(), bytes));
