@@ -144,11 +144,11 @@ pub(crate) fn json_ok(body: serde_json::Value) -> Response {
 }
 
 /// A 200 response whose body is JSON text already.
-pub(crate) fn json_text_ok(body: String) -> Response {
+pub(crate) fn json_text_ok(body: impl Into<bytes::Bytes>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/x-amz-json-1.0")],
-        body,
+        body.into(),
     )
         .into_response()
 }

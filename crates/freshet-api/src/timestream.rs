@@ -106,7 +106,7 @@ async fn run(
 /// A response body: a JSON value, or JSON text encoded already.
 enum Reply {
     Value(serde_json::Value),
-    Text(String),
+    Text(bytes::Bytes),
 }
 
 /// Decodes an awsJson body. An empty body counts as `{}`; anything that is not the expected JSON object is a

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, IntervalUnit, TimeUnit};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
@@ -28,7 +29,7 @@ pub struct Query {
     max_rows: Option<i64>,
 }
 
-pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<String, ApiError> {
+pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Bytes, ApiError> {
     let mut v = Violations::default();
     check_query_string(&mut v, &r.query_string);
     if let Some(t) = &r.client_token {
@@ -119,7 +120,7 @@ async fn next_page(
     principal: &str,
     sql: &str,
     token: &str,
-) -> Result<String, ApiError> {
+) -> Result<Bytes, ApiError> {
     let deadline = tokio::time::Instant::now() + app.results.wait();
     loop {
         match app.results.page(principal, sql, token)? {
@@ -128,7 +129,7 @@ async fn next_page(
                 let waited =
                     tokio::time::timeout_at(deadline, done.wait_for(|finished| *finished)).await;
                 if waited.is_err() {
-                    return Ok(running);
+                    return Ok(running.into());
                 }
             }
             // Encoding takes milliseconds a page, and ends (or fails) on its own.

@@ -13,11 +13,13 @@
 //!
 //! A result's first page is encoded before the call that ran the query answers; its other pages are encoded on a
 //! blocking thread meanwhile, while the client reads the first. A call for a page not encoded yet waits for it.
+//! Each page is kept as its whole response body, so that serving it copies nothing (a page is about 1 MB).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use freshet_query::Status;
 use serde_json::Value as Json;
 
@@ -56,15 +58,24 @@ impl Entry {
 
     /// The answer of the call that ran the query: its first page, or while it runs (or after it failed
     /// meanwhile) the running answer.
-    fn first_response(&self, id: &str) -> String {
+    fn first_response(&self, id: &str) -> Bytes {
         if let Some(r) = &self.running {
-            return running_response(id, &self.column_info, r.polls, r.task.progress.now());
+            return running_response(id, &self.column_info, r.polls, r.task.progress.now()).into();
         }
         if self.failed.is_some() {
-            return running_response(id, &self.column_info, 0, Status::default());
+            return running_response(id, &self.column_info, 0, Status::default()).into();
         }
-        let next = self.has_page(1).then(|| token(id, 1));
-        response(id, &self.pages[0], &self.column_info, next, &self.status)
+        self.pages[0].clone()
+    }
+
+    /// Adds the next page, whose rows are `rows` (the JSON text of an array), as its response body; `more` says
+    /// whether a page follows it. Returns the body's length.
+    fn add_page(&mut self, id: &str, rows: &str, more: bool) -> usize {
+        let next = more.then(|| token(id, self.pages.len() + 1));
+        let body = Bytes::from(response(id, rows, &self.column_info, next, &self.status));
+        let n = body.len();
+        self.pages.push(body);
+        n
     }
 
     /// Marks the later pages as being encoded; returns them with the sender that [`QueryResults::fill`] signals on.
@@ -107,8 +118,8 @@ struct Entry {
     /// `ColumnInfo` and `QueryStatus` as JSON text, encoded once for every page.
     column_info: String,
     status: String,
-    /// Each page's rows as the JSON text of an array, encoded once.
-    pages: Vec<String>,
+    /// Each page's response body, encoded once.
+    pages: Vec<Bytes>,
     /// Set while later pages are being encoded: it changes as each is added, and closes after the last.
     filling: Option<tokio::sync::watch::Receiver<()>>,
     /// Why the page after the last encoded one could not be encoded.
@@ -175,7 +186,7 @@ pub struct Finished {
 /// A page asked for with a `NextToken`.
 #[derive(Debug)]
 pub enum Page {
-    Ready(String),
+    Ready(Bytes),
     /// The query still runs: the signal that it has ended, and the answer to give if it has not by the wait's end.
     Running(tokio::sync::watch::Receiver<bool>, String),
     /// The page is being encoded: the signal that changes when a page is added (or encoding ends). Ask again then.
@@ -255,7 +266,7 @@ impl QueryResults {
         query_id: &str,
         column_info: Json,
         task: QueryTask,
-    ) -> (tokio::sync::watch::Sender<bool>, String) {
+    ) -> (tokio::sync::watch::Sender<bool>, Bytes) {
         let (done_tx, done) = tokio::sync::watch::channel(false);
         let entry = Entry {
             running: Some(Running {
@@ -297,8 +308,8 @@ impl QueryResults {
             Ok(f) => {
                 e.column_info = f.column_info.to_string();
                 e.status = f.status.to_string();
-                e.bytes = f.first.len();
-                e.pages = vec![f.first];
+                e.pages.clear();
+                e.bytes = e.add_page(query_id, &f.first, f.more.is_some());
                 (e.bytes, f.more)
             }
             Err(error) => {
@@ -340,8 +351,7 @@ impl QueryResults {
                 };
                 let added = match page {
                     Ok(p) => {
-                        let n = p.len();
-                        e.pages.push(p);
+                        let n = e.add_page(&id, &p, !last);
                         e.bytes += n;
                         n
                     }
@@ -369,7 +379,7 @@ impl QueryResults {
     }
 
     /// The first response of an earlier run with this client token, if it ran the same query for this principal.
-    pub fn repeated(&self, principal: &str, client_token: &str, query: &str) -> Option<String> {
+    pub fn repeated(&self, principal: &str, client_token: &str, query: &str) -> Option<Bytes> {
         let mut inner = self.lock();
         inner.expire();
         let id = inner
@@ -389,13 +399,12 @@ impl QueryResults {
         client_token: Option<&str>,
         query_id: String,
         finished: Finished,
-    ) -> String {
+    ) -> Bytes {
         let mut entry = Entry {
             status: finished.status.to_string(),
-            bytes: finished.first.len(),
-            pages: vec![finished.first],
             ..Entry::new(principal, query, finished.column_info.to_string())
         };
+        entry.bytes = entry.add_page(&query_id, &finished.first, finished.more.is_some());
         let filling = finished.more.map(|more| entry.start_filling(more));
         let first = entry.first_response(&query_id);
         self.keep(client_token, &query_id, entry);
@@ -460,14 +469,7 @@ impl QueryResults {
         }
         *uses += 1;
         e.newest_used = page;
-        let next = e.has_page(page + 1).then(|| token(id, page + 1));
-        Ok(Page::Ready(response(
-            id,
-            &e.pages[page],
-            &e.column_info,
-            next,
-            &e.status,
-        )))
+        Ok(Page::Ready(e.pages[page].clone()))
     }
 
     /// Cancels a query whose pages have not all been read. Returns the `CancellationMessage`, if any.
@@ -570,8 +572,8 @@ mod tests {
             .collect()
     }
 
-    fn parse(text: &str) -> Json {
-        serde_json::from_str(text).unwrap()
+    fn parse(body: &[u8]) -> Json {
+        serde_json::from_slice(body).unwrap()
     }
 
     /// A page as `Query` with a `NextToken` answers it: waiting while it is encoded.
