@@ -21,6 +21,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
+use strength_reduce::StrengthReducedU64;
 
 pub const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Nanosecond, None);
 pub const DAY_TO_SECOND: DataType = DataType::Duration(TimeUnit::Nanosecond);
@@ -347,6 +348,15 @@ impl ScalarUDFImpl for FixedFn {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if self.name == "bin"
+            && let [
+                ColumnarValue::Array(t),
+                ColumnarValue::Scalar(ScalarValue::DurationNanosecond(Some(i))),
+            ] = args.args.as_slice()
+            && *i > 0
+        {
+            return Ok(ColumnarValue::Array(bin_by(timestamps(t), *i)?));
+        }
         on_arrays(&args.args, self.eval)
     }
 }
@@ -388,6 +398,27 @@ fn bin(a: &[ArrayRef]) -> Result<ArrayRef> {
         Ok(t.div_euclid(i) * i)
     })?;
     Ok(Arc::new(out))
+}
+
+/// `bin` of a column by one interval `i` (> 0), as `GROUP BY bin(time, 1h)` has it. The quotient is floored as
+/// `div_euclid` does, by a division strength-reduced to multiplications: a hardware division by a value known only
+/// when the query runs took 7% of double-groupby-1's server CPU.
+fn bin_by(t: &TimestampNanosecondArray, i: i64) -> Result<ArrayRef> {
+    let divisor = StrengthReducedU64::new(i as u64);
+    let out: TimestampNanosecondArray = t.try_unary(|t| {
+        let bins = if t >= 0 {
+            (t as u64 / divisor) as i64
+        } else {
+            // floor(t / i) for t < 0; -(t + 1) does not overflow.
+            -(((-(t + 1)) as u64 / divisor) as i64) - 1
+        };
+        bins.checked_mul(i).ok_or_else(|| {
+            datafusion::arrow::error::ArrowError::ComputeError(
+                "bin: the result is out of the range of timestamps".into(),
+            )
+        })
+    })?;
+    Ok(Arc::new(out.with_timezone_opt(t.timezone())))
 }
 
 fn from_milliseconds(a: &[ArrayRef]) -> Result<ArrayRef> {
@@ -572,6 +603,35 @@ impl ScalarUDFImpl for Ago {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bin_by_one_interval_floors_as_div_euclid() {
+        let times = [
+            0,
+            1,
+            59,
+            60,
+            61,
+            -1,
+            -59,
+            -60,
+            -61,
+            1_795_406_400_123_456_789,
+            -1_795_406_400_123_456_789,
+            i64::MAX,
+            i64::MIN + 200 * 86_400_000_000_000,
+        ];
+        for i in [1, 7, 60, 3_600_000_000_000, 86_400_000_000_000, i64::MAX] {
+            let t = TimestampNanosecondArray::from(times.to_vec());
+            let binned = bin_by(&t, i).unwrap_or_else(|e| panic!("{i}: {e}"));
+            let binned = timestamps(&binned);
+            for (k, &x) in times.iter().enumerate() {
+                assert_eq!(binned.value(k), x.div_euclid(i) * i, "bin({x}, {i})");
+            }
+        }
+        let low = TimestampNanosecondArray::from(vec![i64::MIN]);
+        assert!(bin_by(&low, 3_600_000_000_000).is_err());
+    }
 
     #[test]
     fn durations_parse_exactly() {
