@@ -4,7 +4,8 @@
 //! runs of rows of the same group. DataFusion's accumulator for `avg` over doubles updates the group's sum, count
 //! and "seen" bit once per value; [`RunAvg`] finds each run and adds its values into a local sum in row order,
 //! touching the group's state once per run. Values are still added to the group's sum one at a time in row order, so
-//! every sum (and so every average) is bit for bit what DataFusion computes.
+//! every sum (and so every average) is bit for bit what DataFusion computes. Each group's additions form one chain
+//! (each waits for the one before), so the runs of four different groups are added together ([`add_runs`]).
 //!
 //! Everything else (the other input types, DISTINCT, windows, coercion, the state's fields) is DataFusion's own
 //! `avg`, to which [`Avg`] delegates.
@@ -112,6 +113,8 @@ impl AggregateUDFImpl for Avg {
 struct RunAvg {
     sums: Vec<f64>,
     counts: Vec<u64>,
+    /// The runs of the batch being added: (group, first row, row after the last).
+    runs: Vec<(usize, usize, usize)>,
 }
 
 /// Where a value counts: it is not null and the filter (if any) is true there.
@@ -119,6 +122,51 @@ fn counted(values: &dyn Array, filter: Option<&BooleanArray>) -> Option<NullBuff
     let filter = crate::aggregates::filter_nulls(filter);
     NullBuffer::union(values.logical_nulls().as_ref(), filter.as_ref())
         .filter(|n| n.null_count() > 0)
+}
+
+/// Adds each run's values to its group's sum and count. A group's values are added one at a time in row order (as
+/// DataFusion does, so its sums are the same bit for bit); four runs of four different groups are added together,
+/// value by value, so that the processor works on four chains of additions at once instead of waiting on one.
+fn add_runs(sums: &mut [f64], counts: &mut [u64], values: &[f64], runs: &[(usize, usize, usize)]) {
+    for chunk in runs.chunks(4) {
+        let distinct = chunk
+            .iter()
+            .enumerate()
+            .all(|(i, a)| chunk[..i].iter().all(|b| b.0 != a.0));
+        let together = match chunk {
+            [r0, r1, r2, r3] if distinct => {
+                let common = [r0, r1, r2, r3]
+                    .iter()
+                    .map(|r| r.2 - r.1)
+                    .min()
+                    .unwrap_or(0);
+                let mut acc = [sums[r0.0], sums[r1.0], sums[r2.0], sums[r3.0]];
+                let lane = |r: &(usize, usize, usize)| &values[r.1..r.1 + common];
+                for (((x0, x1), x2), x3) in
+                    lane(r0).iter().zip(lane(r1)).zip(lane(r2)).zip(lane(r3))
+                {
+                    acc[0] += x0;
+                    acc[1] += x1;
+                    acc[2] += x2;
+                    acc[3] += x3;
+                }
+                for (r, a) in chunk.iter().zip(acc) {
+                    sums[r.0] = a;
+                }
+                common
+            }
+            _ => 0,
+        };
+        // What is left of each run (all of it when the runs were not added together), in row order.
+        for &(g, from, to) in chunk {
+            let mut sum = sums[g];
+            for x in &values[from + together..to] {
+                sum += x;
+            }
+            sums[g] = sum;
+            counts[g] += (to - from) as u64;
+        }
+    }
 }
 
 impl RunAvg {
@@ -144,14 +192,13 @@ impl GroupsAccumulator for RunAvg {
         self.counts.resize(total_num_groups, 0);
         let v = values.values();
         match counted(values, opt_filter) {
-            None => crate::aggregates::for_runs(group_indices, |g, from, to| {
-                let mut sum = self.sums[g];
-                for x in &v[from..to] {
-                    sum += x;
-                }
-                self.sums[g] = sum;
-                self.counts[g] += (to - from) as u64;
-            }),
+            None => {
+                self.runs.clear();
+                crate::aggregates::for_runs(group_indices, |g, from, to| {
+                    self.runs.push((g, from, to));
+                });
+                add_runs(&mut self.sums, &mut self.counts, v, &self.runs);
+            }
             Some(valid) => {
                 for (i, &g) in group_indices.iter().enumerate() {
                     if valid.is_valid(i) {
@@ -308,9 +355,23 @@ mod tests {
             .collect();
         let no_nulls: Vec<Option<f64>> = values.iter().map(|v| Some(v.unwrap_or(2.5))).collect();
         let shifted: Vec<usize> = (0..2000).map(|i| (i + 150) / 300 % 9).collect();
+        // Runs of uneven lengths whose groups repeat within four runs, and four different groups in a row.
+        let (lengths, ids) = ([3, 1, 7, 2, 300, 5, 40], [0, 1, 0, 2, 3, 1, 4, 5, 6, 7, 8]);
+        let mut uneven = Vec::new();
+        for k in 0.. {
+            uneven.extend(std::iter::repeat_n(
+                ids[k % ids.len()],
+                lengths[k % lengths.len()],
+            ));
+            if uneven.len() >= 2000 {
+                break;
+            }
+        }
+        uneven.truncate(2000);
         let batches = vec![
             (no_nulls.clone(), runs.clone(), None),
             (no_nulls.clone(), shifted, None),
+            (no_nulls.clone(), uneven, None),
             (values.clone(), runs, None),
             (no_nulls, scattered.clone(), None),
             (values, scattered, Some(filter)),
