@@ -51,16 +51,30 @@ async fn setup(server: &Server, db: &str, table: &str) -> aws_sdk_timestreamwrit
     w
 }
 
-/// Rows of a query as text: each datum's scalar value, or "NULL".
-async fn rows(server: &Server, sql: &str) -> (Vec<(String, String)>, Vec<Vec<String>>) {
-    let out = server
+/// A query's answer (its first page).
+async fn answer(server: &Server, sql: &str) -> QueryOutput {
+    server
         .query()
         .await
         .query()
         .query_string(sql)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// An answer's rows as text: each datum's scalar value, or "NULL".
+fn texts(out: &QueryOutput) -> Vec<Vec<String>> {
+    let text = |d: &Datum| d.scalar_value().unwrap_or("NULL").to_owned();
+    out.rows()
+        .iter()
+        .map(|r| r.data().iter().map(text).collect())
+        .collect()
+}
+
+/// A query's columns (name and scalar type) and its rows as text.
+async fn rows(server: &Server, sql: &str) -> (Vec<(String, String)>, Vec<Vec<String>>) {
+    let out = answer(server, sql).await;
     let columns = out
         .column_info()
         .iter()
@@ -73,17 +87,7 @@ async fn rows(server: &Server, sql: &str) -> (Vec<(String, String)>, Vec<Vec<Str
             (c.name().unwrap_or_default().to_owned(), t)
         })
         .collect();
-    let text = |d: &Datum| {
-        d.scalar_value()
-            .map(str::to_owned)
-            .unwrap_or_else(|| "NULL".into())
-    };
-    let data = out
-        .rows()
-        .iter()
-        .map(|r| r.data().iter().map(text).collect())
-        .collect();
-    (columns, data)
+    (columns, texts(&out))
 }
 
 #[tokio::test]
@@ -604,25 +608,9 @@ fn counter(server: &Server, name: &str) -> u64 {
 
 /// A query's rows and the bytes it scanned.
 async fn rows_and_bytes(server: &Server, sql: &str) -> (Vec<Vec<String>>, i64) {
-    let out = server
-        .query()
-        .await
-        .query()
-        .query_string(sql)
-        .send()
-        .await
-        .unwrap();
-    let rows = out
-        .rows()
-        .iter()
-        .map(|r| {
-            r.data()
-                .iter()
-                .map(|d| d.scalar_value().unwrap_or("NULL").to_owned())
-                .collect()
-        })
-        .collect();
-    (rows, out.query_status().unwrap().cumulative_bytes_scanned())
+    let out = answer(server, sql).await;
+    let bytes = out.query_status().unwrap().cumulative_bytes_scanned();
+    (texts(&out), bytes)
 }
 
 /// Runs `sql` until a run uses the physical plan of the one before (once the table's rows are all in data files),
@@ -652,18 +640,7 @@ async fn physical_plans_run_again_only_while_the_table_s_files_are_the_same() {
     let server = Server::start_in(dir.path(), &env);
     let w = setup(&server, "phys", "tbl").await;
     let now = now_ms();
-    let write = |records: Vec<Record>| {
-        let w = w.clone();
-        async move {
-            w.write_records()
-                .database_name("phys")
-                .table_name("tbl")
-                .set_records(Some(records))
-                .send()
-                .await
-                .unwrap();
-        }
-    };
+    let write = |records: Vec<Record>| write_all(&w, "phys", "tbl", records);
     write(
         (0..5)
             .map(|i| {
@@ -786,6 +763,22 @@ async fn repeated_queries_reuse_their_plan_and_see_what_changed() {
     assert_eq!(plans_reused(&server), 2);
 }
 
+/// Writes `records` into `db.table`; the write must succeed.
+async fn write_all(
+    w: &aws_sdk_timestreamwrite::Client,
+    db: &str,
+    table: &str,
+    records: Vec<Record>,
+) {
+    w.write_records()
+        .database_name(db)
+        .table_name(table)
+        .set_records(Some(records))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// `SHOW MEASURES FROM meas.tbl` as (measure, its dimensions' names).
 async fn measure_dimensions(server: &Server) -> Vec<(String, Vec<String>)> {
     let out = server
@@ -822,18 +815,7 @@ async fn show_measures_knows_each_measure_s_dimensions_without_reading_rows() {
     let server = Server::start_in(dir.path(), &env);
     let w = setup(&server, "meas", "tbl").await;
     let now = now_ms();
-    let write = |records: Vec<Record>| {
-        let w = w.clone();
-        async move {
-            w.write_records()
-                .database_name("meas")
-                .table_name("tbl")
-                .set_records(Some(records))
-                .send()
-                .await
-                .unwrap();
-        }
-    };
+    let write = |records: Vec<Record>| write_all(&w, "meas", "tbl", records);
     let with_region = |name: &str, k: i64| {
         Record::builder()
             .dimensions(dim("host", "h1"))
