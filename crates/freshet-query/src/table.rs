@@ -138,6 +138,7 @@ pub struct Read {
     range: TimeRange,
     files: Vec<String>,
     contested: Vec<(i64, i64)>,
+    /// The bytes it counted as scanned.
     bytes: u64,
 }
 
@@ -394,7 +395,7 @@ impl TableProvider for TimestreamTable {
             range,
             files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
             contested: snapshot.contested.clone(),
-            bytes: stored,
+            bytes: memory as u64 + stored,
         }));
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
