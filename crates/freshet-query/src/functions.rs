@@ -30,7 +30,8 @@ pub const YEAR_TO_MONTH: DataType = DataType::Interval(IntervalUnit::YearMonth);
 /// Registers every function of this module in `ctx`, replacing DataFusion's functions of the same names.
 pub fn register(ctx: &SessionContext) {
     for f in [
-        FixedFn::new("bin", &[Arg::Timestamp, Arg::Interval], TIMESTAMP, bin),
+        FixedFn::new("bin", &[Arg::Timestamp, Arg::Interval], TIMESTAMP, bin)
+            .with_fast(bin_by_constant),
         FixedFn::new(
             "from_milliseconds",
             &[Arg::Bigint],
@@ -278,7 +279,13 @@ pub(crate) struct FixedFn {
     ret: Ret,
     signature: Signature,
     eval: fn(&[ArrayRef]) -> Result<ArrayRef>,
+    /// A faster `eval` for when the arguments are as it needs (`None` when they are not): an array and a constant,
+    /// say, which `eval` would get with the constant expanded into an array.
+    fast: Option<FastEval>,
 }
+
+/// See [`FixedFn`]'s `fast`.
+type FastEval = fn(&[ColumnarValue]) -> Option<Result<ColumnarValue>>;
 
 impl FixedFn {
     pub(crate) fn new(
@@ -293,7 +300,13 @@ impl FixedFn {
             ret: ret.into(),
             signature: Signature::user_defined(Volatility::Immutable),
             eval,
+            fast: None,
         }
+    }
+
+    fn with_fast(mut self, fast: FastEval) -> Self {
+        self.fast = Some(fast);
+        self
     }
 }
 
@@ -348,14 +361,8 @@ impl ScalarUDFImpl for FixedFn {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if self.name == "bin"
-            && let [
-                ColumnarValue::Array(t),
-                ColumnarValue::Scalar(ScalarValue::DurationNanosecond(Some(i))),
-            ] = args.args.as_slice()
-            && *i > 0
-        {
-            return Ok(ColumnarValue::Array(bin_by(timestamps(t), *i)?));
+        if let Some(out) = self.fast.and_then(|fast| fast(&args.args)) {
+            return out;
         }
         on_arrays(&args.args, self.eval)
     }
@@ -398,6 +405,17 @@ fn bin(a: &[ArrayRef]) -> Result<ArrayRef> {
         Ok(t.div_euclid(i) * i)
     })?;
     Ok(Arc::new(out))
+}
+
+/// `bin(column, constant interval)`, as `GROUP BY bin(time, 1h)` has it: [`bin_by`].
+fn bin_by_constant(args: &[ColumnarValue]) -> Option<Result<ColumnarValue>> {
+    match args {
+        [
+            ColumnarValue::Array(t),
+            ColumnarValue::Scalar(ScalarValue::DurationNanosecond(Some(i))),
+        ] if *i > 0 => Some(bin_by(timestamps(t), *i).map(ColumnarValue::Array)),
+        _ => None,
+    }
 }
 
 /// `bin` of a column by one interval `i` (> 0), as `GROUP BY bin(time, 1h)` has it. The quotient is floored as
