@@ -197,7 +197,7 @@ impl QueryEngine {
         let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let located = |e| classify_in(e, Some(original));
         let kept_physical = match &kept {
-            Some(k) => k.physical(&tables).await.map_err(located)?,
+            Some(k) => self.plans.physical(k, &tables).await.map_err(located)?,
             None => None,
         };
         let runs = kept_physical.as_ref().map(|(_, runs)| *runs);
@@ -222,7 +222,7 @@ impl QueryEngine {
                     .map_err(located)?
             }
         };
-        progress.watch(&physical);
+        progress.watch(&physical, runs.is_some());
         let task = Arc::new(TaskContext::from(&state));
         let batches = datafusion::physical_plan::collect(Arc::clone(&physical), task)
             .await

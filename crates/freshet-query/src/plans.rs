@@ -54,7 +54,7 @@ pub(crate) type Tables = [(TableReference, Arc<TimestreamTable>)];
 pub(crate) struct PlanCache {
     plans: Mutex<LruCache<String, Arc<Kept>>>,
     reused: AtomicU64,
-    physical_reused: Arc<AtomicU64>,
+    physical_reused: AtomicU64,
 }
 
 /// An optimized plan, with what it was planned for.
@@ -65,7 +65,6 @@ pub(crate) struct Kept {
     outputs: OutputNames,
     /// The physical plan of the last run, unless a run holds it.
     physical: Mutex<Option<KeptPhysical>>,
-    physical_reused: Arc<AtomicU64>,
 }
 
 /// A physical plan, and the snapshots its scans read.
@@ -86,8 +85,9 @@ const PHYSICAL_RUNS: u32 = 8;
 const PHYSICAL_FILES: usize = 8;
 
 impl Kept {
-    /// The physical plan of the last run, ready to run again, if each of `tables` would still read what it read.
-    pub async fn physical(
+    /// The physical plan of the last run, ready to run again, if each of `tables` would still read what it read;
+    /// with how many times it has run.
+    async fn physical(
         &self,
         tables: &Tables,
     ) -> datafusion::error::Result<Option<(Arc<dyn ExecutionPlan>, u32)>> {
@@ -100,22 +100,17 @@ impl Kept {
         }
         let mut readers = Vec::with_capacity(reads.len());
         for read in &reads {
-            let mut reader = None;
-            for (_, table) in tables {
-                if table.reads_again(read).await? {
-                    reader = Some(table);
-                    break;
-                }
+            let Some((_, table)) = tables.iter().find(|(_, t)| t.id() == read.table()) else {
+                return Ok(None);
+            };
+            if !table.reads_again(read).await? {
+                return Ok(None);
             }
-            match reader {
-                Some(table) => readers.push((table, read)),
-                None => return Ok(None),
-            }
+            readers.push((table, read));
         }
         for (table, read) in readers {
             table.count(read);
         }
-        self.physical_reused.fetch_add(1, Ordering::Relaxed);
         Ok(Some((reset_plan_states(plan)?, runs)))
     }
 
@@ -200,7 +195,7 @@ impl Default for PlanCache {
         Self {
             plans: Mutex::new(LruCache::new(KEPT_PLANS)),
             reused: AtomicU64::new(0),
-            physical_reused: Arc::new(AtomicU64::new(0)),
+            physical_reused: AtomicU64::new(0),
         }
     }
 }
@@ -238,10 +233,23 @@ impl PlanCache {
             plan: plan.clone(),
             outputs: outputs.clone(),
             physical: Mutex::new(None),
-            physical_reused: Arc::clone(&self.physical_reused),
         });
         self.lock().insert(sql.to_owned(), Arc::clone(&kept));
         Some(kept)
+    }
+
+    /// The physical plan of `kept`'s last run, if each of `tables` would still read what it read (see
+    /// [`Kept::physical`]); counted as reused.
+    pub async fn physical(
+        &self,
+        kept: &Kept,
+        tables: &Tables,
+    ) -> datafusion::error::Result<Option<(Arc<dyn ExecutionPlan>, u32)>> {
+        let physical = kept.physical(tables).await?;
+        if physical.is_some() {
+            self.physical_reused.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(physical)
     }
 
     /// How many runs have used a kept plan.

@@ -29,8 +29,9 @@ pub struct Status {
 const MAX_RUNNING_PERCENT: f64 = 99.0;
 
 impl Progress {
-    pub(crate) fn watch(&self, plan: &Arc<dyn ExecutionPlan>) {
-        let (_, before, _) = files_read(plan);
+    /// Watches `plan`; `ran_before` says that its scans' metrics count earlier runs too (a kept plan run again).
+    pub(crate) fn watch(&self, plan: &Arc<dyn ExecutionPlan>, ran_before: bool) {
+        let before = if ran_before { files_read(plan).1 } else { 0 };
         *self.plan.lock().unwrap_or_else(PoisonError::into_inner) =
             Some((Arc::clone(plan), before));
     }

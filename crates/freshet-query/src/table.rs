@@ -143,6 +143,11 @@ pub struct Read {
 }
 
 impl Read {
+    /// The id of the table it read.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     /// How many data files it read.
     pub fn files(&self) -> usize {
         self.files.len()
@@ -213,11 +218,9 @@ impl TimestreamTable {
         })
     }
 
-    /// Whether a scan of this table now would read exactly what `read` did, with no rows in memory.
+    /// Whether a scan of this table (the one `read` read) now would read exactly what `read` did, with no rows in
+    /// memory.
     pub async fn reads_again(&self, read: &Read) -> Result<bool> {
-        if read.table != self.record.id {
-            return Ok(false);
-        }
         let now = self
             .storage
             .scan(&self.record, read.range.from, read.range.to)

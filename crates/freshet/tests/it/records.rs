@@ -703,32 +703,20 @@ async fn repeated_queries_reuse_their_plan_and_see_what_changed() {
     let server = Server::start();
     let w = setup(&server, "again", "tbl").await;
     let now = now_ms();
-    let write = |records: Vec<Record>| {
-        w.write_records()
-            .database_name("again")
-            .table_name("tbl")
-            .set_records(Some(records))
-            .send()
-    };
-    write(vec![single("h1", "cpu", "1", "DOUBLE", now - 10)])
-        .await
-        .unwrap();
+    let write = |records: Vec<Record>| write_all(&w, "again", "tbl", records);
+    write(vec![single("h1", "cpu", "1", "DOUBLE", now - 10)]).await;
     let count =
         "SELECT count(*), sum(measure_value::double) FROM again.tbl WHERE measure_name = 'cpu'";
     assert_eq!(rows(&server, count).await.1, [["1", "1.0"]]);
     assert_eq!(plans_reused(&server), 0);
-    write(vec![single("h2", "cpu", "2.5", "DOUBLE", now - 5)])
-        .await
-        .unwrap();
+    write(vec![single("h2", "cpu", "2.5", "DOUBLE", now - 5)]).await;
     assert_eq!(rows(&server, count).await.1, [["2", "3.5"]]);
     assert_eq!(plans_reused(&server), 1);
 
     // A BIGINT measure adds a column: the kept plan of `SELECT *` no longer fits the table.
     let star = "SELECT * FROM again.tbl ORDER BY time";
     assert_eq!(rows(&server, star).await.0.len(), 4);
-    write(vec![single("h1", "mem", "7", "BIGINT", now - 1)])
-        .await
-        .unwrap();
+    write(vec![single("h1", "mem", "7", "BIGINT", now - 1)]).await;
     let (columns, data) = rows(&server, star).await;
     assert_eq!(columns.len(), 5, "{columns:?}");
     assert_eq!(data.len(), 3);
@@ -756,9 +744,7 @@ async fn repeated_queries_reuse_their_plan_and_see_what_changed() {
         .send()
         .await
         .unwrap();
-    write(vec![single("h3", "cpu", "4", "DOUBLE", now)])
-        .await
-        .unwrap();
+    write(vec![single("h3", "cpu", "4", "DOUBLE", now)]).await;
     assert_eq!(rows(&server, count).await.1, [["1", "4.0"]]);
     assert_eq!(plans_reused(&server), 2);
 }
