@@ -213,6 +213,29 @@ def test_long_queries_answer_with_a_token_to_poll(tmp_path, aws_cli):
         srv.stop()
 
 
+# 10^12 rows: hours of work.
+ENDLESS = ("SELECT count(*) FROM (SELECT * FROM UNNEST(sequence(1, 10000)) AS a(x)) "
+           "CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 10000)) AS b(y)) "
+           "CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 10000)) AS c(z))")
+
+
+def test_queries_past_the_time_limit_fail_with_query_execution_exception(tmp_path, aws_cli):
+    """A query that runs past --query-timeout-ms fails with Trino's message, for boto3 and for the CLI."""
+    srv = Server.start(require_binary(), tmp_path / "data", extra_args=("--query-timeout-ms", "300"))
+    try:
+        tsq = make_client("timestream-query", srv.url)
+        message = client_error("QueryExecutionException", 400, tsq.query, QueryString=ENDLESS)
+        assert message == "Query exceeded maximum time limit of 300.00ms"
+        result = aws_cli("timestream-query", "query", "--query-string", ENDLESS, "--endpoint-url", srv.url,
+                         endpoint=False)
+        assert result.rc != 0
+        assert "QueryExecutionException" in result.stderr, result.stderr
+        assert "Query exceeded maximum time limit of 300.00ms" in result.stderr, result.stderr
+        assert tsq.query(QueryString="SELECT 1")["Rows"] == [{"Data": [{"ScalarValue": "1"}]}]
+    finally:
+        srv.stop()
+
+
 def test_show_measures_lists_each_measures_own_dimensions(client_factory, tsq):
     tsw = client_factory("timestream-write")
     db = unique("measures")

@@ -5,6 +5,7 @@
 
 mod aggregates;
 mod calendar;
+mod coop;
 mod dialect;
 mod errors;
 mod formats;
@@ -38,7 +39,7 @@ use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::execution::{SessionState, TaskContext};
+use datafusion::execution::{SessionState, SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use freshet_meta::{MetadataStore, Scope};
@@ -98,7 +99,16 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     // Tables spread their files over partitions themselves (`table::file_groups`); a data file holds one row
     // group unless it is very large, so splitting it into byte ranges only opens it twice.
     config.options_mut().optimizer.repartition_file_scans = false;
-    let mut ctx = SessionContext::new_with_config_rt(config, Arc::clone(env));
+    // As `SessionContext::new_with_config_rt`, with one more physical optimizer rule. (Rebuilding a state after the
+    // functions below are registered would register DataFusion's aliases again, over Freshet's functions of the
+    // same names, such as `date_format`.)
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(Arc::clone(env))
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
+        .build();
+    let mut ctx = SessionContext::new_with_state(state);
     functions::register(&ctx);
     datafusion::execution::FunctionRegistry::register_expr_planner(
         &mut ctx,
@@ -164,13 +174,14 @@ impl QueryEngine {
             .await
     }
 
-    /// Runs `work` on the query engine's CPU runtime.
+    /// Runs `work` on the query engine's CPU runtime. Dropping the returned future (a cancelled query, or one past
+    /// its time limit) stops the work.
     async fn on_query_runtime<T: Send + 'static>(
         &self,
         work: impl std::future::Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
-        self.runtime
-            .spawn(work)
+        let mut task = AbortOnDrop(self.runtime.spawn(work));
+        (&mut task.0)
             .await
             .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
     }
@@ -614,4 +625,13 @@ fn renamed(
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
+}
+
+/// A task that is aborted when this is dropped: a task's `JoinHandle` alone lets it run on.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// [default: 20000] [env: FRESHET_QUERY_WAIT_MS]
     #[arg(long, value_name = "MS")]
     pub query_wait_ms: Option<String>,
+    /// Milliseconds a query may run before it is stopped with a QueryExecutionException (Timestream's quota is
+    /// one hour) [default: 3600000] [env: FRESHET_QUERY_TIMEOUT_MS]
+    #[arg(long, value_name = "MS")]
+    pub query_timeout_ms: Option<String>,
 }
 
 /// The keys a `--config` file may hold.
@@ -59,6 +63,7 @@ struct FileConfig {
     write_buffer_limit: Option<u64>,
     persist_after: Option<u64>,
     query_wait_ms: Option<u64>,
+    query_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +84,7 @@ pub struct ServeConfig {
     pub write_buffer_limit: usize,
     pub persist_after: std::time::Duration,
     pub query_wait: std::time::Duration,
+    pub query_timeout: std::time::Duration,
     pub master_key_file: Option<PathBuf>,
     pub account_id: Option<AccountId>,
     pub root_access_key: Option<(AccessKeyId, Secret)>,
@@ -174,6 +180,13 @@ impl ServeConfig {
             file.query_wait_ms,
             20_000,
         )?;
+        let query_timeout_ms = number(
+            "--query-timeout-ms",
+            args.query_timeout_ms,
+            "FRESHET_QUERY_TIMEOUT_MS",
+            file.query_timeout_ms,
+            3_600_000,
+        )?;
 
         let account_id = env_get("FRESHET_ACCOUNT_ID")
             .map(|s| AccountId::parse(&s).context("FRESHET_ACCOUNT_ID"))
@@ -207,6 +220,7 @@ impl ServeConfig {
             write_buffer_limit: usize::try_from(write_buffer_limit).unwrap_or(usize::MAX),
             persist_after: std::time::Duration::from_secs(persist_after.max(1)),
             query_wait: std::time::Duration::from_millis(query_wait_ms),
+            query_timeout: std::time::Duration::from_millis(query_timeout_ms.max(1)),
             master_key_file: env_get("FRESHET_MASTER_KEY_FILE").map(PathBuf::from),
             account_id,
             root_access_key,

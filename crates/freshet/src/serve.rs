@@ -132,7 +132,9 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         metrics: Arc::new(Metrics::default().counting(&query)),
         storage,
         query,
-        results: Arc::new(freshet_api::QueryResults::new(config.query_wait)),
+        results: Arc::new(
+            freshet_api::QueryResults::new(config.query_wait).with_time_limit(config.query_timeout),
+        ),
     };
     tracing::info!(%bound, account = %boot.account_id, data_dir = %dir.display(), "freshet serving");
     eprintln!("freshet: listening on http://{bound}");

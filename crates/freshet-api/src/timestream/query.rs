@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, IntervalUnit, TimeUnit};
@@ -62,8 +63,13 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
     let task_scope = scope.clone();
     let progress = Arc::new(freshet_query::Progress::default());
     let task_progress = Arc::clone(&progress);
+    let time_limit = app.results.time_limit();
     let mut task = tokio::spawn(async move {
-        run_encoded(&engine, &task_scope, &text, max_rows, task_progress).await
+        let run = run_encoded(&engine, &task_scope, &text, max_rows, task_progress);
+        // Dropping the run at the limit stops its plan, as CancelQuery does.
+        tokio::time::timeout(time_limit, run)
+            .await
+            .unwrap_or_else(|_| Err(time_limit_exceeded(time_limit)))
     });
     match tokio::time::timeout(app.results.wait(), &mut task).await {
         Ok(joined) => {
@@ -104,6 +110,34 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
             Ok(running)
         }
     }
+}
+
+/// Trino's error for a query that ran past its time limit, which Timestream's engine reports.
+fn time_limit_exceeded(limit: Duration) -> ApiError {
+    ApiError::QueryExecution(format!(
+        "Query exceeded maximum time limit of {}",
+        succinct(limit)
+    ))
+}
+
+/// A duration as Trino prints one (airlift's `Duration`): two decimals in the largest unit in which it is at
+/// least 1, e.g. `1.00h`, `250.00ms`.
+fn succinct(d: Duration) -> String {
+    const UNITS: [(f64, &str); 7] = [
+        (86_400e9, "d"),
+        (3_600e9, "h"),
+        (60e9, "m"),
+        (1e9, "s"),
+        (1e6, "ms"),
+        (1e3, "us"),
+        (1.0, "ns"),
+    ];
+    let ns = d.as_nanos() as f64;
+    let (size, unit) = UNITS
+        .into_iter()
+        .find(|(size, _)| ns >= *size)
+        .unwrap_or((1.0, "ns"));
+    format!("{:.2}{unit}", ns / size)
 }
 
 fn task_failed(e: tokio::task::JoinError) -> ApiError {
@@ -719,6 +753,16 @@ fn write_java_double(out: &mut String, d: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_limits_are_printed_as_trino_prints_durations() {
+        let ms = Duration::from_millis;
+        assert_eq!(succinct(ms(3_600_000)), "1.00h");
+        assert_eq!(succinct(ms(90_000)), "1.50m");
+        assert_eq!(succinct(ms(250)), "250.00ms");
+        assert_eq!(succinct(ms(172_800_000)), "2.00d");
+        assert_eq!(succinct(Duration::from_nanos(7)), "7.00ns");
+    }
 
     fn timestamp(ns: i64) -> String {
         let mut out = String::new();

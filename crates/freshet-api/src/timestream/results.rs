@@ -154,11 +154,16 @@ pub struct QueryResults {
     inner: Mutex<Inner>,
     /// How long one call waits for its query.
     wait: Duration,
+    /// How long a query may run before it is stopped.
+    time_limit: Duration,
 }
 
 /// How long one call waits for its query by default. AWS's calls last up to 60 s, and SDKs give up on a response
 /// after about as long; a shorter wait keeps within their defaults.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(20);
+
+/// How long a query may run by default: Timestream's quota on query execution time, one hour.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(3600);
 
 impl Default for QueryResults {
     fn default() -> Self {
@@ -249,11 +254,20 @@ impl QueryResults {
         Self {
             inner: Mutex::default(),
             wait,
+            time_limit: DEFAULT_TIME_LIMIT,
         }
+    }
+
+    pub fn with_time_limit(self, time_limit: Duration) -> Self {
+        Self { time_limit, ..self }
     }
 
     pub fn wait(&self) -> Duration {
         self.wait
+    }
+
+    pub fn time_limit(&self) -> Duration {
+        self.time_limit
     }
 
     /// Keeps a query that outlasted its first call, and answers that call. Returns the sender that signals its

@@ -1196,6 +1196,67 @@ async fn long_queries_answer_with_a_token_to_poll() {
     assert!(err.is_conflict_exception(), "{err:?}");
 }
 
+/// 10^12 rows: hours of work.
+const ENDLESS: &str = "SELECT count(*) FROM (SELECT * FROM UNNEST(sequence(1, 10000)) AS a(x)) \
+                       CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 10000)) AS b(y)) \
+                       CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 10000)) AS c(z))";
+
+/// A query that runs past `--query-timeout-ms` is stopped: the poll after it gets Trino's QueryExecutionException,
+/// its work ends, and the server answers other queries as before.
+#[tokio::test]
+async fn queries_stop_at_their_time_limit() {
+    let server = Server::start_with(&[
+        ("FRESHET_QUERY_WAIT_MS", "1"),
+        ("FRESHET_QUERY_TIMEOUT_MS", "300"),
+    ]);
+    let q = server.query().await;
+    let sql = ENDLESS;
+    let started = std::time::Instant::now();
+    let mut out = q.query().query_string(sql).send().await.unwrap();
+    let err = loop {
+        match q
+            .query()
+            .query_string(sql)
+            .set_next_token(out.next_token().map(str::to_owned))
+            .send()
+            .await
+        {
+            Ok(next) => {
+                assert!(next.rows().is_empty(), "{next:?}");
+                out = next;
+            }
+            Err(e) => break e.into_service_error(),
+        }
+    };
+    assert!(err.is_query_execution_exception(), "{err:?}");
+    assert_eq!(
+        err.meta().message(),
+        Some("Query exceeded maximum time limit of 300.00ms")
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    server.assert_idle();
+    let mut quick = q.query().query_string("SELECT 1").send().await.unwrap();
+    while quick.rows().is_empty() {
+        quick = poll(&q, "SELECT 1", &quick).await;
+    }
+    assert_eq!(quick.rows()[0].data()[0].scalar_value(), Some("1"));
+}
+
+/// CancelQuery stops the query's work, not only its answers.
+#[tokio::test]
+async fn cancelled_queries_stop_working() {
+    let server = Server::start_with(&[("FRESHET_QUERY_WAIT_MS", "1")]);
+    let q = server.query().await;
+    let running = q.query().query_string(ENDLESS).send().await.unwrap();
+    assert!(running.rows().is_empty(), "{running:?}");
+    q.cancel_query()
+        .query_id(running.query_id())
+        .send()
+        .await
+        .unwrap();
+    server.assert_idle();
+}
+
 /// While a query runs, its `QueryStatus` tells the share of its data files read and the bytes read from them:
 /// never less than at the poll before, below 100% until the query ends, and above 0 once a file has been read.
 /// The result's own status is 100% with every byte of the files.

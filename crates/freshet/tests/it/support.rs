@@ -75,6 +75,28 @@ impl Server {
         }
     }
 
+    /// The CPU time the server has used, in clock ticks (Linux's `/proc/<pid>/stat`: user plus system).
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // The command name (field 2) is in parentheses; utime and stime are fields 14 and 15.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// Asserts that the server is idle: it uses under a tenth of one core for a second. A query left running
+    /// keeps a core busy.
+    pub fn assert_idle(&self) {
+        std::thread::sleep(Duration::from_millis(200));
+        let before = self.cpu_ticks();
+        std::thread::sleep(Duration::from_secs(1));
+        let used = self.cpu_ticks() - before;
+        assert!(
+            used < 10,
+            "the server used {used} ticks of CPU in one idle second"
+        );
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
