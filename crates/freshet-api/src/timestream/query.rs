@@ -198,14 +198,9 @@ async fn run_encoded(
         "CumulativeBytesScanned": result.bytes_scanned,
         "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
     });
-    let memory: usize = result
-        .batches
-        .iter()
-        .map(RecordBatch::get_array_memory_size)
-        .sum();
     let mut pager = Pager::new(result.batches, max_rows);
     // A small result (most are) encodes in well under a millisecond: here, without handing it to another thread.
-    let (first, pager) = if memory <= INLINE_BYTES {
+    let (first, pager) = if pager.memory <= INLINE_BYTES {
         (pager.next_page()?, pager)
     } else {
         tokio::task::spawn_blocking(move || pager.next_page().map(|p| (p, pager)))
@@ -384,10 +379,15 @@ struct Pager {
     max_rows: usize,
     /// The length of the last page, as the next one's capacity.
     last_len: usize,
+    /// The bytes of the result's arrays and its number of rows, to weigh the rows not yet encoded.
+    memory: usize,
+    rows: usize,
 }
 
 impl Pager {
     fn new(batches: Vec<RecordBatch>, max_rows: Option<usize>) -> Self {
+        let memory = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
         let mut chunks = VecDeque::new();
         for b in batches {
             let mut offset = 0;
@@ -402,6 +402,8 @@ impl Pager {
             pending: None,
             max_rows: max_rows.unwrap_or(usize::MAX).max(1),
             last_len: 0,
+            memory,
+            rows,
         }
     }
 }
@@ -418,6 +420,14 @@ impl Pager {
 impl MorePages for Pager {
     fn done(&self) -> bool {
         self.chunks.is_empty() && self.pending_used_up()
+    }
+
+    /// The rows not yet on a page, as their share of the result's arrays (chunks are slices of the result's
+    /// batches, sharing their buffers).
+    fn held_bytes(&self) -> usize {
+        let pending = self.pending.as_ref().map_or(0, |(e, i)| e.ends.len() - i);
+        let left = self.chunks.iter().map(RecordBatch::num_rows).sum::<usize>() + pending;
+        (self.memory as u128 * left as u128 / self.rows.max(1) as u128) as usize
     }
 
     /// The next page as the JSON text of an array of rows (`[]` for a result without rows).

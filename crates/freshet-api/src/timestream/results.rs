@@ -12,8 +12,11 @@
 //!   (`<id>.0`); calls with that token wait for it again, and do not count as uses of the token until it is ready.
 //!
 //! A result's first page is encoded before the call that ran the query answers; its other pages are encoded on a
-//! blocking thread meanwhile, while the client reads the first. A call for a page not encoded yet waits for it.
-//! Each page is kept as its whole response body, so that serving it copies nothing (a page is about 1 MB).
+//! blocking thread, at most [`LOOKAHEAD`] pages ahead of the newest page asked for, while the client reads. A call for
+//! a page not encoded yet waits for it. Each page is kept as its whole response body, so that serving it copies
+//! nothing (a page is about 1 MB), until a newer page is read: then its token is invalid, and only the first page
+//! (the answer to a repeated `ClientToken`) stays. A large result thus holds its rows (as Arrow arrays) and a few
+//! pages, not all of its pages' text, which is about twice the size of its rows.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -33,6 +36,9 @@ const CLIENT_TOKEN_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 /// All kept results together.
 const MAX_KEPT_BYTES: usize = 256 << 20;
 const MAX_KEPT_RESULTS: usize = 100_000;
+/// Pages encoded ahead of the newest page asked for: enough that a client reading pages one after another does not
+/// wait for them (encoding a page takes a few milliseconds, a client's parsing of it several times that).
+const LOOKAHEAD: usize = 2;
 
 impl Entry {
     /// A result of `query` for `principal`, with no pages yet.
@@ -43,6 +49,8 @@ impl Entry {
             column_info,
             status: String::new(),
             pages: Vec::new(),
+            more: None,
+            held: 0,
             filling: None,
             fill_error: None,
             bytes: 0,
@@ -52,6 +60,7 @@ impl Entry {
             failed: None,
             deferred: false,
             newest_used: 0,
+            newest_asked: 0,
             uses: HashMap::new(),
         }
     }
@@ -69,29 +78,67 @@ impl Entry {
     }
 
     /// Adds the next page, whose rows are `rows` (the JSON text of an array), as its response body; `more` says
-    /// whether a page follows it. Returns the body's length.
-    fn add_page(&mut self, id: &str, rows: &str, more: bool) -> usize {
+    /// whether a page follows it.
+    fn add_page(&mut self, id: &str, rows: &str, more: bool) {
         let next = more.then(|| token(id, self.pages.len() + 1));
         let body = Bytes::from(response(id, rows, &self.column_info, next, &self.status));
-        let n = body.len();
         self.pages.push(body);
-        n
     }
 
-    /// Marks the later pages as being encoded; returns them with the sender that [`QueryResults::fill`] signals on.
-    fn start_filling(
-        &mut self,
-        more: Box<dyn MorePages>,
-    ) -> (Box<dyn MorePages>, tokio::sync::watch::Sender<()>) {
+    /// Keeps the encoder of the pages not yet encoded, while none is being encoded.
+    fn keep_more(&mut self, more: Box<dyn MorePages>) {
+        self.held = more.held_bytes();
+        self.more = Some(more);
+    }
+
+    /// When fewer than [`LOOKAHEAD`] pages are encoded past the newest page asked for and no encoding runs: marks
+    /// the later pages as being encoded, and returns their encoder with the sender that [`QueryResults::fill`]
+    /// signals on.
+    fn start_encoding(&mut self) -> Option<(Box<dyn MorePages>, tokio::sync::watch::Sender<()>)> {
+        if self.cancelled || self.filling.is_some() || !self.behind() {
+            return None;
+        }
+        let more = self.more.take()?;
         let (tx, rx) = tokio::sync::watch::channel(());
         self.filling = Some(rx);
-        (more, tx)
+        Some((more, tx))
+    }
+
+    /// Page `page`, encoded, read with its token: `None` when the token is past its hour or its uses. Reading a page
+    /// invalidates the tokens of the pages before it, so their bodies are let go (all but the first's, which a
+    /// repeated `ClientToken` is answered with).
+    fn read(&mut self, page: usize) -> Option<Bytes> {
+        if self.created.elapsed() >= TOKEN_LIFETIME {
+            return None;
+        }
+        let uses = self.uses.entry(page).or_insert(0);
+        if *uses >= TOKEN_USES {
+            return None;
+        }
+        *uses += 1;
+        for old in self.newest_used.max(1)..page {
+            self.pages[old] = Bytes::new();
+            self.uses.remove(&old);
+        }
+        self.newest_used = page;
+        Some(self.pages[page].clone())
+    }
+
+    /// Whether fewer pages are encoded than the newest page asked for and [`LOOKAHEAD`] more.
+    fn behind(&self) -> bool {
+        self.pages.len() <= self.newest_asked + LOOKAHEAD
+    }
+
+    /// The bytes the result holds: its pages' and its rows' not yet encoded.
+    fn weight(&self) -> usize {
+        self.pages.iter().map(Bytes::len).sum::<usize>() + self.held
     }
 
     /// Whether the result has this page: encoded, still to be encoded, or the one whose encoding failed.
     fn has_page(&self, page: usize) -> bool {
         page < self.pages.len()
-            || (page == self.pages.len() && (self.filling.is_some() || self.fill_error.is_some()))
+            || (page == self.pages.len()
+                && (self.filling.is_some() || self.more.is_some() || self.fill_error.is_some()))
     }
 }
 
@@ -118,9 +165,14 @@ struct Entry {
     /// `ColumnInfo` and `QueryStatus` as JSON text, encoded once for every page.
     column_info: String,
     status: String,
-    /// Each page's response body, encoded once.
+    /// Each page's response body, encoded once. Pages before the newest one read are emptied (their tokens are
+    /// invalid), except the first.
     pages: Vec<Bytes>,
-    /// Set while later pages are being encoded: it changes as each is added, and closes after the last.
+    /// The encoder of the pages not encoded yet, while no encoding runs. `None` once every page is encoded.
+    more: Option<Box<dyn MorePages>>,
+    /// The bytes held by the encoder (the rows not yet encoded), as of when it was last kept.
+    held: usize,
+    /// Set while later pages are being encoded: it changes as each is added, and closes when encoding stops.
     filling: Option<tokio::sync::watch::Receiver<()>>,
     /// Why the page after the last encoded one could not be encoded.
     fill_error: Option<ApiError>,
@@ -135,6 +187,8 @@ struct Entry {
     deferred: bool,
     /// The newest page a token has been used for; tokens of earlier pages are invalid.
     newest_used: usize,
+    /// The newest page asked for, read or not yet encoded: pages are encoded up to [`LOOKAHEAD`] past it.
+    newest_asked: usize,
     /// Uses of each page's token.
     uses: HashMap<usize, u32>,
 }
@@ -177,6 +231,18 @@ pub trait MorePages: Send + 'static {
     fn next_page(&mut self) -> Result<String, ApiError>;
     /// Whether every page has been returned.
     fn done(&self) -> bool;
+    /// The bytes of memory held for the pages not yet returned.
+    fn held_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl std::fmt::Debug for dyn MorePages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MorePages")
+            .field("held_bytes", &self.held_bytes())
+            .finish()
+    }
 }
 
 /// A query's result: `ColumnInfo`, its first page of rows, the pages after it, and `QueryStatus`.
@@ -318,31 +384,29 @@ impl QueryResults {
             return; // dropped meanwhile
         };
         e.running = None;
-        let (added, more) = match outcome {
+        match outcome {
             Ok(f) => {
                 e.column_info = f.column_info.to_string();
                 e.status = f.status.to_string();
                 e.pages.clear();
-                e.bytes = e.add_page(query_id, &f.first, f.more.is_some());
-                (e.bytes, f.more)
+                e.add_page(query_id, &f.first, f.more.is_some());
+                if let Some(more) = f.more {
+                    e.keep_more(more);
+                }
             }
-            Err(error) => {
-                e.failed = Some(error);
-                (0, None)
-            }
-        };
-        let filling = more.map(|more| e.start_filling(more));
-        inner.bytes += added;
-        inner.shrink();
+            Err(error) => e.failed = Some(error),
+        }
+        let encoding = e.start_encoding();
+        inner.reweigh(query_id);
         drop(inner);
-        if let Some((more, tx)) = filling {
+        if let Some((more, tx)) = encoding {
             self.fill(query_id, more, tx);
         }
     }
 
-    /// Encodes the pages after the first on a blocking thread, adding each to the result as it is done. Stops when
-    /// the result is dropped or cancelled meanwhile.
-    /// `tx` is the sender of the result's `filling`.
+    /// Encodes pages on a blocking thread, adding each to the result as it is done, until [`LOOKAHEAD`] pages are
+    /// encoded past the newest page asked for (then the encoder is kept for later) or every page is. Stops when the
+    /// result is dropped or cancelled meanwhile. `tx` is the sender of the result's `filling`.
     fn fill(
         self: &Arc<Self>,
         query_id: &str,
@@ -363,27 +427,25 @@ impl QueryResults {
                 let Some(e) = inner.entries.get_mut(&id).filter(|e| !e.cancelled) else {
                     return; // dropped or cancelled: nobody reads the rest
                 };
-                let added = match page {
-                    Ok(p) => {
-                        let n = e.add_page(&id, &p, !last);
-                        e.bytes += n;
-                        n
-                    }
-                    Err(error) => {
-                        e.fill_error = Some(error);
-                        0
-                    }
-                };
-                if last {
-                    e.filling = None;
+                match page {
+                    Ok(p) => e.add_page(&id, &p, !last),
+                    Err(error) => e.fill_error = Some(error),
                 }
-                inner.bytes += added;
-                inner.shrink();
+                let pause = !last && !e.behind();
+                if !(last || pause) {
+                    inner.reweigh(&id);
+                    drop(inner);
+                    tx.send_replace(());
+                    continue;
+                }
+                e.filling = None;
+                if pause {
+                    e.keep_more(more);
+                }
+                inner.reweigh(&id);
                 drop(inner);
                 tx.send_replace(());
-                if last {
-                    return;
-                }
+                return;
             }
         });
     }
@@ -418,18 +480,27 @@ impl QueryResults {
             status: finished.status.to_string(),
             ..Entry::new(principal, query, finished.column_info.to_string())
         };
-        entry.bytes = entry.add_page(&query_id, &finished.first, finished.more.is_some());
-        let filling = finished.more.map(|more| entry.start_filling(more));
+        entry.add_page(&query_id, &finished.first, finished.more.is_some());
+        if let Some(more) = finished.more {
+            entry.keep_more(more);
+        }
+        entry.bytes = entry.weight();
+        let encoding = entry.start_encoding();
         let first = entry.first_response(&query_id);
         self.keep(client_token, &query_id, entry);
-        if let Some((more, tx)) = filling {
+        if let Some((more, tx)) = encoding {
             self.fill(&query_id, more, tx);
         }
         first
     }
 
-    /// The page a `NextToken` stands for.
-    pub fn page(&self, principal: &str, query: &str, next_token: &str) -> Result<Page, ApiError> {
+    /// The page a `NextToken` stands for. Asking for a page also has the pages up to [`LOOKAHEAD`] past it encoded.
+    pub fn page(
+        self: &Arc<Self>,
+        principal: &str,
+        query: &str,
+        next_token: &str,
+    ) -> Result<Page, ApiError> {
         let invalid = || ApiError::Validation("The pagination token is invalid.".into());
         let (id, page) = next_token.rsplit_once('.').ok_or_else(invalid)?;
         // `<page>`, or `0~<n>` while the query ran.
@@ -464,26 +535,27 @@ impl QueryResults {
         if (page == 0 && !e.deferred) || !e.has_page(page) || page < e.newest_used {
             return Err(invalid());
         }
-        if page == e.pages.len() {
-            if let Some(filling) = &e.filling {
-                let mut changed = filling.clone();
-                changed.mark_unchanged();
-                return Ok(Page::Encoding(changed));
+        e.newest_asked = e.newest_asked.max(page);
+        let encoding = e.start_encoding();
+        let answer = if page == e.pages.len() {
+            match (&e.filling, &e.fill_error) {
+                (Some(filling), _) => {
+                    let mut changed = filling.clone();
+                    changed.mark_unchanged();
+                    Ok(Page::Encoding(changed))
+                }
+                (None, Some(error)) => Err(error.clone()),
+                (None, None) => Err(invalid()),
             }
-            if let Some(error) = &e.fill_error {
-                return Err(error.clone());
-            }
+        } else {
+            e.read(page).ok_or_else(invalid).map(Page::Ready)
+        };
+        inner.reweigh(id);
+        drop(inner);
+        if let Some((more, tx)) = encoding {
+            self.fill(id, more, tx);
         }
-        if e.created.elapsed() >= TOKEN_LIFETIME {
-            return Err(invalid());
-        }
-        let uses = e.uses.entry(page).or_insert(0);
-        if *uses >= TOKEN_USES {
-            return Err(invalid());
-        }
-        *uses += 1;
-        e.newest_used = page;
-        Ok(Page::Ready(e.pages[page].clone()))
+        answer
     }
 
     /// Cancels a query whose pages have not all been read. Returns the `CancellationMessage`, if any.
@@ -510,6 +582,16 @@ impl QueryResults {
 }
 
 impl Inner {
+    /// Counts a result's bytes again after its pages or rows changed, and drops old results if over the limit.
+    fn reweigh(&mut self, id: &str) {
+        if let Some(e) = self.entries.get_mut(id) {
+            let weight = e.weight();
+            self.bytes = self.bytes - e.bytes + weight;
+            e.bytes = weight;
+        }
+        self.shrink();
+    }
+
     fn remove(&mut self, id: &str) {
         if let Some(e) = self.entries.remove(id) {
             self.bytes -= e.bytes;
@@ -591,7 +673,12 @@ mod tests {
     }
 
     /// A page as `Query` with a `NextToken` answers it: waiting while it is encoded.
-    async fn page(r: &QueryResults, principal: &str, q: &str, t: &str) -> Result<Json, ApiError> {
+    async fn page(
+        r: &Arc<QueryResults>,
+        principal: &str,
+        q: &str,
+        t: &str,
+    ) -> Result<Json, ApiError> {
         loop {
             match r.page(principal, q, t)? {
                 Page::Ready(s) => return Ok(parse(&s)),
@@ -647,6 +734,55 @@ mod tests {
         assert!(
             page(&r, "p", "q", "Q1.3").await.is_err(),
             "no page after the last"
+        );
+    }
+
+    /// Waits for the encoding of a result's pages to stop; returns which pages are held (with their bodies).
+    async fn held_pages(r: &QueryResults, id: &str) -> Vec<usize> {
+        loop {
+            {
+                let inner = r.lock();
+                let e = &inner.entries[id];
+                if e.filling.is_none() {
+                    assert_eq!(inner.bytes, e.weight(), "the result's bytes are counted");
+                    return (0..e.pages.len())
+                        .filter(|&i| !e.pages[i].is_empty())
+                        .collect();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_are_encoded_a_few_ahead_and_let_go_once_read_past() {
+        let r = Arc::new(QueryResults::default());
+        let first = keep(&r, pages(20, 1));
+        assert_eq!(held_pages(&r, "Q1").await, [0, 1, 2], "two pages ahead");
+        let mut out = first;
+        for n in 1..=5 {
+            out = page(&r, "p", "q", out["NextToken"].as_str().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(out["Rows"][0]["Data"][0]["ScalarValue"], n.to_string());
+        }
+        assert_eq!(
+            held_pages(&r, "Q1").await,
+            [0, 5, 6, 7],
+            "the first page, the one read last and two ahead"
+        );
+        while out.get("NextToken").is_some() {
+            out = page(&r, "p", "q", out["NextToken"].as_str().unwrap())
+                .await
+                .unwrap();
+        }
+        assert_eq!(out["Rows"][0]["Data"][0]["ScalarValue"], "19");
+        assert_eq!(held_pages(&r, "Q1").await, [0, 19]);
+        assert_eq!(
+            r.repeated("p", "ct", "q")
+                .map(|s| parse(&s)["Rows"].clone()),
+            Some(json!([{ "Data": [{ "ScalarValue": "0" }] }])),
+            "a repeated client token still gets the first page"
         );
     }
 
