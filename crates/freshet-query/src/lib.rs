@@ -14,6 +14,7 @@ mod library;
 mod moments;
 mod parameters;
 mod parser;
+mod patterns;
 mod plans;
 mod progress;
 mod reduce;
@@ -122,6 +123,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     reduce::register(&ctx);
     regexp_fn::register(&ctx);
     library::register(&ctx);
+    patterns::register(&ctx);
     parameters::register(&ctx);
     Ok(ctx.state())
 }

@@ -1,7 +1,7 @@
-//! Trino's string, math, array, bitwise and regular-expression functions that Timestream documents and DataFusion
+//! Trino's string, math, array and bitwise functions that Timestream documents and DataFusion
 //! lacks, as fixed-arity UDFs. Calls with another arity are rewritten onto these in `trino.rs` (`strpos(s, x, n)` →
-//! `strpos_nth`, `split(s, d, n)` → `split_limit`, `strrpos(s, x)` → `strrpos(s, x, 1)`, `regexp_extract_all(s,
-//! p)` → group 0).
+//! `strpos_nth`, `split(s, d, n)` → `split_limit`, `strrpos(s, x)` → `strrpos(s, x, 1)`). The regular-expression
+//! functions are in `patterns.rs`.
 //!
 //! Error texts follow Trino's where a documented example shows one (`bit_count`).
 
@@ -20,7 +20,6 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use rand::seq::SliceRandom;
-use regex::Regex;
 
 use crate::functions::{Arg, FixedFn, Ret, on_arrays, type_name};
 
@@ -57,22 +56,10 @@ pub fn register(ctx: &SessionContext) {
         FixedFn::new("to_base", &[Bigint, Bigint], DataType::Utf8, to_base),
         FixedFn::new("shuffle", &[Array], Ret::LikeArg(0), shuffle),
         FixedFn::new(
-            "regexp_extract_all",
-            &[Varchar, Varchar, Bigint],
-            string_list(),
-            regexp_extract_all,
-        ),
-        FixedFn::new(
             "trino_substr",
             &[Varchar, Bigint, Bigint],
             DataType::Utf8,
             substr,
-        ),
-        FixedFn::new(
-            "regexp_split",
-            &[Varchar, Varchar],
-            string_list(),
-            regexp_split,
         ),
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(f));
@@ -558,63 +545,6 @@ fn shuffle(a: &[ArrayRef]) -> Result<ArrayRef> {
         values,
         list.nulls().cloned(),
     )?))
-}
-
-/// Compiles patterns, reusing the last one: a pattern is usually the same on every row.
-pub(crate) struct Patterns {
-    pub(crate) last: Option<(String, Regex)>,
-}
-
-impl Patterns {
-    pub(crate) fn get(&mut self, pattern: &str) -> Result<&Regex> {
-        if self.last.as_ref().is_none_or(|(p, _)| p != pattern) {
-            let re = Regex::new(pattern)
-                .map_err(|e| failed(format!("Invalid regular expression {pattern}: {e}")))?;
-            self.last = Some((pattern.to_owned(), re));
-        }
-        Ok(&self.last.as_ref().expect("just set").1)
-    }
-}
-
-fn regexp_extract_all(a: &[ArrayRef]) -> Result<ArrayRef> {
-    let (s, p, g) = (strings(&a[0]), strings(&a[1]), ints(&a[2]));
-    let mut patterns = Patterns { last: None };
-    let mut out = ListBuilder::new(StringBuilder::new());
-    for i in 0..s.len() {
-        if s.is_null(i) || p.is_null(i) || g.is_null(i) {
-            out.append_null();
-            continue;
-        }
-        let re = patterns.get(p.value(i))?;
-        let groups = re.captures_len() - 1;
-        let group = g.value(i);
-        if group < 0 || group as usize > groups {
-            return exec_err!("Pattern has {groups} groups. Cannot access group {group}");
-        }
-        for caps in re.captures_iter(s.value(i)) {
-            out.values()
-                .append_option(caps.get(group as usize).map(|m| m.as_str()));
-        }
-        out.append(true);
-    }
-    Ok(Arc::new(out.finish()))
-}
-
-fn regexp_split(a: &[ArrayRef]) -> Result<ArrayRef> {
-    let (s, p) = (strings(&a[0]), strings(&a[1]));
-    let mut patterns = Patterns { last: None };
-    let mut out = ListBuilder::new(StringBuilder::new());
-    for i in 0..s.len() {
-        if s.is_null(i) || p.is_null(i) {
-            out.append_null();
-            continue;
-        }
-        for part in patterns.get(p.value(i))?.split(s.value(i)) {
-            out.values().append_value(part);
-        }
-        out.append(true);
-    }
-    Ok(Arc::new(out.finish()))
 }
 
 /// Trino's name for a type.

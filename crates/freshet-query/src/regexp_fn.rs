@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::library::Patterns;
+use crate::patterns::{Patterns, failed};
 
 pub fn register(ctx: &SessionContext) {
     ctx.register_higher_order_function(Arc::new(HigherOrderUDF::new_from_impl(
@@ -111,7 +111,7 @@ impl HigherOrderUDFImpl for RegexpReplaceFn {
         };
         let (text, pattern) = (text.to_array(n)?, pattern.to_array(n)?);
         let (text, pattern) = (text.as_string::<i32>(), pattern.as_string::<i32>());
-        let mut patterns = Patterns { last: None };
+        let mut patterns = Patterns::default();
         // Every match of every row: its row, its byte range, and its groups.
         let mut matches: Vec<(usize, usize, usize)> = Vec::new();
         let mut groups = ListBuilder::new(StringBuilder::new());
@@ -121,6 +121,7 @@ impl HigherOrderUDFImpl for RegexpReplaceFn {
             }
             let re = patterns.get(pattern.value(row))?;
             for caps in re.captures_iter(text.value(row)) {
+                let caps = caps.map_err(|e| failed(re, e))?;
                 let whole = caps.get(0).expect("a match has group 0");
                 matches.push((row, whole.start(), whole.end()));
                 for g in caps.iter().skip(1) {

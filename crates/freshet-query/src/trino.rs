@@ -5,12 +5,13 @@
 //! - `date(x)` → `CAST(x AS DATE)`; `mod(a, b)` → `a % b`;
 //! - `count_if(c)` → `count(CASE WHEN c THEN 1 END)`;
 //! - `approx_percentile(x, p)` → `approx_percentile_cont(p) WITHIN GROUP (ORDER BY x)`;
-//! - `regexp_extract(s, p [, g])` → group `g` (default 0, the whole match) of `regexp_match`;
+//! - `regexp_extract(s, p)` → `regexp_extract(s, p, 0)` and `regexp_replace(s, p)` → `regexp_replace(s, p, '')`
+//!   (`patterns.rs`), `regexp_replace(s, p, x -> …)` → `regexp_replace_fn` (`regexp_fn.rs`);
 //! - renamed (see `replacement` for the full list): `is_nan` → `isnan`, `element_at` → `array_element`, `every` → `bool_and`, `arbitrary` → `first_value`, `zip` → `arrays_zip`, `repeat` →
 //!   `array_repeat`, `variance` → `var_samp`, `bitwise_and_agg` → `bit_and`…; `localtime`, `localtimestamp` →
 //!   `current_time`, `current_timestamp` (all times are UTC);
 //! - other arities or semantics onto DataFusion's functions or Freshet's (`library.rs`): `split(s, d [, n])`,
-//!   `strpos(s, x [, n])`, `strrpos`, 2-argument `replace` and `regexp_replace` (every match), `slice`, the
+//!   `strpos(s, x [, n])`, `strrpos`, 2-argument `replace`, `slice`, the
 //!   `bitwise_*` functions as operators, `e()`, `nan()`, `infinity()`, `is_finite`, `random(n)`, `nanosecond`,
 //!   `geometric_mean`, `max_by`/`min_by`/`max`/`min` with a count, `try` (see `try_of`), `reverse`, `concat`,
 //!   `substr` (negative starts) and `approx_distinct` of doubles; `length`, `strpos`, `position`, `extract` and
@@ -268,11 +269,10 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         ("concat", args) if args.len() > 1 => format!("trino_concat({})", args.join(", ")),
         ("strrpos", [a, b]) => format!("strrpos({a}, {b}, 1)"),
         ("replace", [a, b]) => format!("replace({a}, {b}, '')"),
-        ("regexp_replace", [s, p]) => format!("regexp_replace({s}, {p}, '', 'g')"),
+        ("regexp_replace", [s, p]) => format!("regexp_replace({s}, {p}, '')"),
         ("regexp_replace", [s, p, r]) if last_is_lambda(f) => {
             format!("regexp_replace_fn({s}, {p}, {r})")
         }
-        ("regexp_replace", [s, p, r]) => format!("regexp_replace({s}, {p}, {r}, 'g')"),
         ("regexp_extract_all", [s, p]) => format!("regexp_extract_all({s}, {p}, 0)"),
         ("slice", [x, start, len]) => {
             format!("array_slice({x}, {start}, ({start}) + ({len}) - 1)")
@@ -312,12 +312,7 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
             "array_agg(named_struct('time', {t}, 'value', {v}) ORDER BY {t}) FILTER (WHERE ({v}) IS NOT NULL AND ({t}) IS \
              NOT NULL)"
         ),
-        ("regexp_extract", [s, p]) if plain => {
-            format!("array_element(regexp_match({s}, concat('(', {p}, ')')), 1)")
-        }
-        ("regexp_extract", [s, p, g]) if plain => {
-            format!("array_element(regexp_match({s}, concat('(', {p}, ')')), ({g}) + 1)")
-        }
+        ("regexp_extract", [s, p]) => format!("regexp_extract({s}, {p}, 0)"),
         ("count_if", [c]) => {
             // FILTER and OVER carry over to the rewritten call.
             let Expr::Function(mut new) = parse(&format!("count(CASE WHEN {c} THEN 1 END)"))?
