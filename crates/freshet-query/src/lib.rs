@@ -10,6 +10,7 @@ mod dialect;
 mod errors;
 mod formats;
 mod functions;
+mod lenient;
 mod library;
 mod moments;
 mod parameters;
@@ -108,6 +109,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
         .with_runtime_env(Arc::clone(env))
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
+        .with_analyzer_rule(Arc::new(lenient::TryCalls))
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     functions::register(&ctx);
@@ -124,6 +126,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     regexp_fn::register(&ctx);
     library::register(&ctx);
     patterns::register(&ctx);
+    lenient::register(&ctx);
     parameters::register(&ctx);
     Ok(ctx.state())
 }

@@ -84,8 +84,8 @@ impl VisitorMut for UnnestColumns {
     }
 }
 
-/// `try(x)`: Trino answers null where `x` fails. Here the failures DataFusion can avoid are avoided: casts
-/// become `TRY_CAST`, and a division or remainder by zero gives null. Other errors still fail the query.
+/// `try(x)`: Trino answers null where `x` fails. Casts become `TRY_CAST` and a division or remainder by zero gives
+/// null; the rest is `trino_try(x)`, whose functions fail row by row into nulls (`lenient.rs`).
 fn try_of(f: &Function) -> Option<Expr> {
     use datafusion::sql::sqlparser::ast::{BinaryOperator, CastKind};
     let FunctionArguments::List(list) = &f.args else {
@@ -115,7 +115,7 @@ fn try_of(f: &Function) -> Option<Expr> {
         }
         ControlFlow::<()>::Continue(())
     });
-    Some(Expr::Nested(Box::new(inner)))
+    parse(&format!("{}({inner})", crate::lenient::TRY)).ok()
 }
 
 /// `x.f.g` on a lambda parameter `x` → `get_field(get_field(x, 'f'), 'g')`: DataFusion resolves dotted names
