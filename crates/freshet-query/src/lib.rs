@@ -5,6 +5,7 @@
 
 mod aggregates;
 mod calendar;
+mod checked;
 mod coop;
 mod dialect;
 mod errors;
@@ -109,6 +110,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
         .with_runtime_env(Arc::clone(env))
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
+        .with_analyzer_rule(Arc::new(checked::CheckedArithmetic))
         .with_analyzer_rule(Arc::new(lenient::TryCalls))
         .build();
     let mut ctx = SessionContext::new_with_state(state);

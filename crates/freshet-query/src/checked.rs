@@ -1,0 +1,228 @@
+//! Integer arithmetic that fails on overflow, as Trino's does (`bigint addition overflow: 9223372036854775807 +
+//! 1`), where DataFusion's wraps around silently. After type coercion, the analyzer rule [`CheckedArithmetic`]
+//! turns `+`, `-` and `*` on integers into [`Checked`] calls, named as the operators were.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, exec_err};
+use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+/// Turns integer `+`, `-` and `*` into [`Checked`] calls.
+#[derive(Debug, Default)]
+pub struct CheckedArithmetic;
+
+impl AnalyzerRule for CheckedArithmetic {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let preserver = NamePreserver::new(&plan);
+            // Expressions are typed against the plan's inputs (a table scan's against its own schema).
+            let schema = match plan.inputs().as_slice() {
+                [] => Arc::clone(plan.schema()),
+                [input] => Arc::clone(input.schema()),
+                inputs => {
+                    let mut merged = DFSchema::empty();
+                    for i in inputs {
+                        merged.merge(i.schema());
+                    }
+                    Arc::new(merged)
+                }
+            };
+            let rewritten = plan.map_expressions(|e| {
+                let name = preserver.save(&e);
+                let e = e.transform_up(|e| checked(e, &schema))?;
+                Ok(e.update_data(|e| name.restore(e)))
+            })?;
+            if rewritten.transformed {
+                rewritten.map_data(|p| p.recompute_schema())
+            } else {
+                Ok(rewritten)
+            }
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "checked_arithmetic"
+    }
+}
+
+fn checked(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    if !matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) {
+        return Ok(Transformed::no(e));
+    }
+    // An expression that cannot be typed here (an outer reference, say) is left to DataFusion.
+    let (Ok(l), Ok(r)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(e));
+    };
+    if !(l.is_integer() && l == r) {
+        return Ok(Transformed::no(e));
+    }
+    let func = Arc::new(ScalarUDF::new_from_impl(Checked::new(*op)));
+    let args = vec![(**left).clone(), (**right).clone()];
+    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+        func,
+        args,
+    })))
+}
+
+/// An integer `+`, `-` or `*` that fails on overflow.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Checked {
+    op: Operator,
+    name: &'static str,
+    signature: Signature,
+}
+
+impl Checked {
+    fn new(op: Operator) -> Self {
+        let name = match op {
+            Operator::Plus => "checked_add",
+            Operator::Minus => "checked_subtract",
+            _ => "checked_multiply",
+        };
+        Self {
+            op,
+            name,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+
+    /// Trino's message for the first pair of values that overflows.
+    fn overflow(&self, left: &ArrayRef, right: &ArrayRef) -> DataFusionError {
+        let (word, symbol): (&str, &str) = match self.op {
+            Operator::Plus => ("addition", "+"),
+            Operator::Minus => ("subtraction", "-"),
+            _ => ("multiplication", "*"),
+        };
+        let kind = match left.data_type() {
+            DataType::Int64 => "bigint",
+            DataType::Int32 => "integer",
+            DataType::Int16 => "smallint",
+            _ => "tinyint",
+        };
+        let as_i64 = |a: &ArrayRef| cast(a, &DataType::Int64).ok();
+        let (Some(l), Some(r)) = (as_i64(left), as_i64(right)) else {
+            return DataFusionError::Execution(format!("{kind} {word} overflow"));
+        };
+        let (l, r) = (
+            l.as_any().downcast_ref::<Int64Array>().cloned(),
+            r.as_any().downcast_ref::<Int64Array>().cloned(),
+        );
+        let (Some(l), Some(r)) = (l, r) else {
+            return DataFusionError::Execution(format!("{kind} {word} overflow"));
+        };
+        let n = l.len().max(r.len());
+        let at = |a: &Int64Array, i: usize| if a.len() == 1 { 0 } else { i };
+        for i in 0..n {
+            let (li, ri) = (at(&l, i), at(&r, i));
+            if l.is_null(li) || r.is_null(ri) {
+                continue;
+            }
+            let (a, b) = (l.value(li), r.value(ri));
+            let fits = |v: Option<i64>| {
+                v.is_some_and(|v| match kind {
+                    "bigint" => true,
+                    "integer" => i32::try_from(v).is_ok(),
+                    "smallint" => i16::try_from(v).is_ok(),
+                    _ => i8::try_from(v).is_ok(),
+                })
+            };
+            let result = match self.op {
+                Operator::Plus => a.checked_add(b),
+                Operator::Minus => a.checked_sub(b),
+                _ => a.checked_mul(b),
+            };
+            if !fits(result) {
+                return DataFusionError::Execution(format!(
+                    "{kind} {word} overflow: {a} {symbol} {b}"
+                ));
+            }
+        }
+        DataFusionError::Execution(format!("{kind} {word} overflow"))
+    }
+}
+
+impl ScalarUDFImpl for Checked {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    /// The operator's own name (`a + b`), so that the plan's column names stay as they were.
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        let [left, right] = args else {
+            return exec_err!("{} takes two arguments", self.name);
+        };
+        Ok(format!(
+            "{} {} {}",
+            left.schema_name(),
+            self.op,
+            right.schema_name()
+        ))
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[0].clone())
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+        Ok(Arc::new(Field::new(
+            self.name,
+            args.arg_fields[0].data_type().clone(),
+            nullable,
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [left, right] = args.args.as_slice() else {
+            return exec_err!("{} takes two arguments", self.name);
+        };
+        let scalar = matches!(
+            (left, right),
+            (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))
+        );
+        let as_array = |v: &ColumnarValue| match v {
+            ColumnarValue::Array(a) => Ok(Arc::clone(a)),
+            ColumnarValue::Scalar(s) => s.to_array_of_size(1),
+        };
+        let (l, r) = (as_array(left)?, as_array(right)?);
+        let datum = |v: &ColumnarValue, a: &ArrayRef| -> Box<dyn datafusion::arrow::array::Datum> {
+            match v {
+                ColumnarValue::Array(_) => Box::new(Arc::clone(a)),
+                ColumnarValue::Scalar(_) => {
+                    Box::new(datafusion::arrow::array::Scalar::new(Arc::clone(a)))
+                }
+            }
+        };
+        let (ld, rd) = (datum(left, &l), datum(right, &r));
+        let out = match self.op {
+            Operator::Plus => numeric::add(ld.as_ref(), rd.as_ref()),
+            Operator::Minus => numeric::sub(ld.as_ref(), rd.as_ref()),
+            _ => numeric::mul(ld.as_ref(), rd.as_ref()),
+        }
+        .map_err(|_| self.overflow(&l, &r))?;
+        if scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(out))
+    }
+}
