@@ -111,6 +111,20 @@ def test_show_measures_returns_an_array_of_rows(tsq, table):
     }
 
 
+def test_integer_literals_are_integer_columns(tsq):
+    """Trino types an integer literal INTEGER when it fits in 32 bits, BIGINT otherwise; Timestream's ColumnInfo
+    says so."""
+    out = tsq.query(QueryString="SELECT 1 AS one, 2147483648 AS big, CASE WHEN 1 > 0 THEN 1 ELSE 0 END AS flag")
+    assert [(c["Name"], c["Type"]) for c in out["ColumnInfo"]] == [
+        ("one", {"ScalarType": "INTEGER"}),
+        ("big", {"ScalarType": "BIGINT"}),
+        ("flag", {"ScalarType": "INTEGER"}),
+    ]
+    assert out["Rows"] == [{"Data": [{"ScalarValue": "1"}, {"ScalarValue": "2147483648"}, {"ScalarValue": "1"}]}]
+    message = client_error("QueryExecutionException", 400, tsq.query, QueryString="SELECT 2147483647 + 1")
+    assert message == "integer addition overflow: 2147483647 + 1"
+
+
 def test_prepare_query_validates_and_describes_columns(tsq, aws_cli, table):
     sql = f"SELECT host AS h, max(measure_value::bigint) FROM {table} GROUP BY host"
     out = tsq.prepare_query(QueryString=sql, ValidateOnly=True)

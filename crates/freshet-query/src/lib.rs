@@ -13,6 +13,7 @@ mod formats;
 mod functions;
 mod lenient;
 mod library;
+mod literals;
 mod moments;
 mod parameters;
 mod parser;
@@ -95,6 +96,17 @@ pub struct QueryEngine {
     plans: Arc<PlanCache>,
 }
 
+/// DataFusion's analyzer rules, with Trino's integer literals before them (ahead of type coercion) and, after
+/// them, checked integer arithmetic and `try`'s lenient calls.
+fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+    let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> =
+        vec![Arc::new(literals::IntegerLiterals)];
+    rules.extend(datafusion::optimizer::Analyzer::new().rules);
+    rules.push(Arc::new(checked::CheckedArithmetic));
+    rules.push(Arc::new(lenient::TryCalls));
+    rules
+}
+
 /// The session every query copies: DataFusion's and Freshet's functions, Timestream's date arithmetic.
 fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     let mut config = SessionConfig::new().with_information_schema(false);
@@ -110,8 +122,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
         .with_runtime_env(Arc::clone(env))
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
-        .with_analyzer_rule(Arc::new(checked::CheckedArithmetic))
-        .with_analyzer_rule(Arc::new(lenient::TryCalls))
+        .with_analyzer_rules(analyzer_rules())
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     functions::register(&ctx);
