@@ -26,7 +26,6 @@ pub struct CheckedArithmetic;
 impl AnalyzerRule for CheckedArithmetic {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|plan| {
-            let preserver = NamePreserver::new(&plan);
             // Expressions are typed against the plan's inputs (a table scan's against its own schema).
             let schema = match plan.inputs().as_slice() {
                 [] => Arc::clone(plan.schema()),
@@ -39,22 +38,31 @@ impl AnalyzerRule for CheckedArithmetic {
                     Arc::new(merged)
                 }
             };
-            let rewritten = plan.map_expressions(|e| {
-                let name = preserver.save(&e);
-                let e = e.transform_up(|e| checked(e, &schema))?;
-                Ok(e.update_data(|e| name.restore(e)))
-            })?;
-            if rewritten.transformed {
-                rewritten.map_data(|p| p.recompute_schema())
-            } else {
-                Ok(rewritten)
-            }
+            rewrite_keeping_names(plan, |e| e.transform_up(|e| checked(e, &schema)))
         })
         .map(|t| t.data)
     }
 
     fn name(&self) -> &str {
         "checked_arithmetic"
+    }
+}
+
+/// Rewrites each expression of `plan` (not of its inputs) with `f`, keeping the names the plan's output columns
+/// had, and types the plan again if anything changed.
+pub(crate) fn rewrite_keeping_names(
+    plan: LogicalPlan,
+    mut f: impl FnMut(Expr) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
+    let preserver = NamePreserver::new(&plan);
+    let rewritten = plan.map_expressions(|e| {
+        let name = preserver.save(&e);
+        Ok(f(e)?.update_data(|e| name.restore(e)))
+    })?;
+    if rewritten.transformed {
+        rewritten.map_data(|p| p.recompute_schema())
+    } else {
+        Ok(rewritten)
     }
 }
 

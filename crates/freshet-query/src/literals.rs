@@ -8,9 +8,10 @@
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Values};
 use datafusion::optimizer::AnalyzerRule;
+
+use crate::checked::rewrite_keeping_names;
 
 #[derive(Debug, Default)]
 pub struct IntegerLiterals;
@@ -47,18 +48,7 @@ impl AnalyzerRule for IntegerLiterals {
                     LogicalPlanBuilder::values(narrowed)?.build()?,
                 ))
             }
-            plan => {
-                let preserver = NamePreserver::new(&plan);
-                let rewritten = plan.map_expressions(|e| {
-                    let name = preserver.save(&e);
-                    Ok(narrow(e)?.update_data(|e| name.restore(e)))
-                })?;
-                if rewritten.transformed {
-                    rewritten.map_data(|p| p.recompute_schema())
-                } else {
-                    Ok(rewritten)
-                }
-            }
+            plan => rewrite_keeping_names(plan, narrow),
         })
         .map(|t| t.data)
     }

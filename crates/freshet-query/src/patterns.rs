@@ -106,79 +106,90 @@ fn group(re: &Regex, group: i64) -> Result<usize> {
     }
 }
 
-fn regexp_like(a: &[ArrayRef]) -> Result<ArrayRef> {
+/// A row's compiled pattern (argument 1) and text (argument 0), with its index; `None` for a row with a null
+/// argument.
+type Row<'a> = Option<(usize, &'a Regex, &'a str)>;
+
+/// Calls `f` with each row of `a`.
+fn each_row(a: &[ArrayRef], mut f: impl FnMut(Row<'_>) -> Result<()>) -> Result<()> {
     let (s, p) = (strings(&a[0]), strings(&a[1]));
     let mut patterns = Patterns::default();
-    let mut out = BooleanBuilder::with_capacity(s.len());
     for i in 0..s.len() {
-        if s.is_null(i) || p.is_null(i) {
-            out.append_null();
-            continue;
+        if a.iter().any(|x| x.is_null(i)) {
+            f(None)?;
+        } else {
+            f(Some((i, patterns.get(p.value(i))?, s.value(i))))?;
         }
-        let re = patterns.get(p.value(i))?;
-        out.append_value(re.is_match(s.value(i)).map_err(|e| failed(re, e))?);
     }
+    Ok(())
+}
+
+fn regexp_like(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let mut out = BooleanBuilder::with_capacity(a[0].len());
+    each_row(a, |row| {
+        match row {
+            None => out.append_null(),
+            Some((_, re, s)) => out.append_value(re.is_match(s).map_err(|e| failed(re, e))?),
+        }
+        Ok(())
+    })?;
     Ok(Arc::new(out.finish()))
 }
 
 fn regexp_extract(a: &[ArrayRef]) -> Result<ArrayRef> {
-    let (s, p, g) = (strings(&a[0]), strings(&a[1]), ints(&a[2]));
-    let mut patterns = Patterns::default();
+    let g = ints(&a[2]);
     let mut out = StringBuilder::new();
-    for i in 0..s.len() {
-        if s.is_null(i) || p.is_null(i) || g.is_null(i) {
+    each_row(a, |row| {
+        let Some((i, re, s)) = row else {
             out.append_null();
-            continue;
-        }
-        let re = patterns.get(p.value(i))?;
+            return Ok(());
+        };
         let g = group(re, g.value(i))?;
         let found = if g == 0 {
-            re.find(s.value(i)).map_err(|e| failed(re, e))?
+            re.find(s).map_err(|e| failed(re, e))?
         } else {
-            re.captures(s.value(i))
+            re.captures(s)
                 .map_err(|e| failed(re, e))?
                 .and_then(|c| c.get(g))
         };
         out.append_option(found.map(|m| m.as_str()));
-    }
+        Ok(())
+    })?;
     Ok(Arc::new(out.finish()))
 }
 
 fn regexp_extract_all(a: &[ArrayRef]) -> Result<ArrayRef> {
-    let (s, p, g) = (strings(&a[0]), strings(&a[1]), ints(&a[2]));
-    let mut patterns = Patterns::default();
+    let g = ints(&a[2]);
     let mut out = ListBuilder::new(StringBuilder::new());
-    for i in 0..s.len() {
-        if s.is_null(i) || p.is_null(i) || g.is_null(i) {
+    each_row(a, |row| {
+        let Some((i, re, s)) = row else {
             out.append_null();
-            continue;
-        }
-        let re = patterns.get(p.value(i))?;
+            return Ok(());
+        };
         let g = group(re, g.value(i))?;
-        for caps in re.captures_iter(s.value(i)) {
+        for caps in re.captures_iter(s) {
             let caps = caps.map_err(|e| failed(re, e))?;
             out.values().append_option(caps.get(g).map(|m| m.as_str()));
         }
         out.append(true);
-    }
+        Ok(())
+    })?;
     Ok(Arc::new(out.finish()))
 }
 
 fn regexp_split(a: &[ArrayRef]) -> Result<ArrayRef> {
-    let (s, p) = (strings(&a[0]), strings(&a[1]));
-    let mut patterns = Patterns::default();
     let mut out = ListBuilder::new(StringBuilder::new());
-    for i in 0..s.len() {
-        if s.is_null(i) || p.is_null(i) {
+    each_row(a, |row| {
+        let Some((_, re, s)) = row else {
             out.append_null();
-            continue;
-        }
-        let re = patterns.get(p.value(i))?;
-        for part in re.split(s.value(i)) {
+            return Ok(());
+        };
+        for part in re.split(s) {
             out.values().append_value(part.map_err(|e| failed(re, e))?);
         }
         out.append(true);
-    }
+        Ok(())
+    })?;
     Ok(Arc::new(out.finish()))
 }
 
@@ -245,27 +256,28 @@ fn replacement(text: &str, re: &Regex) -> Result<Vec<Piece>> {
 }
 
 fn regexp_replace(a: &[ArrayRef]) -> Result<ArrayRef> {
-    let (s, p, r) = (strings(&a[0]), strings(&a[1]), strings(&a[2]));
-    let mut patterns = Patterns::default();
+    let r = strings(&a[2]);
     // The parsed replacement, for the pattern and replacement it was parsed for.
     let mut parsed: Option<(String, String, Vec<Piece>)> = None;
     let mut out = StringBuilder::new();
     let mut text = String::new();
-    for i in 0..s.len() {
-        if s.is_null(i) || p.is_null(i) || r.is_null(i) {
+    each_row(a, |row| {
+        let Some((i, re, subject)) = row else {
             out.append_null();
-            continue;
-        }
-        let (pattern, with) = (p.value(i), r.value(i));
-        let re = patterns.get(pattern)?;
+            return Ok(());
+        };
+        let with = r.value(i);
         if parsed
             .as_ref()
-            .is_none_or(|(pp, rr, _)| pp != pattern || rr != with)
+            .is_none_or(|(p, r, _)| p != re.as_str() || r != with)
         {
-            parsed = Some((pattern.to_owned(), with.to_owned(), replacement(with, re)?));
+            parsed = Some((
+                re.as_str().to_owned(),
+                with.to_owned(),
+                replacement(with, re)?,
+            ));
         }
         let pieces = &parsed.as_ref().expect("just set").2;
-        let subject = s.value(i);
         text.clear();
         let mut last = 0;
         for caps in re.captures_iter(subject) {
@@ -282,7 +294,8 @@ fn regexp_replace(a: &[ArrayRef]) -> Result<ArrayRef> {
         }
         text.push_str(&subject[last..]);
         out.append_value(&text);
-    }
+        Ok(())
+    })?;
     Ok(Arc::new(out.finish()))
 }
 
