@@ -125,6 +125,16 @@ def test_integer_literals_are_integer_columns(tsq):
     assert message == "integer addition overflow: 2147483647 + 1"
 
 
+def test_query_insights_mode_is_validated(tsq):
+    """QueryInsights is accepted with a valid mode (Freshet returns no insights) and refused with another."""
+    out = tsq.query(QueryString="SELECT 1", QueryInsights={"Mode": "ENABLED_WITH_RATE_CONTROL"})
+    assert out["Rows"] == [{"Data": [{"ScalarValue": "1"}]}]
+    message = client_error("ValidationException", 400, tsq.query, QueryString="SELECT 1",
+                           QueryInsights={"Mode": "SOMETIMES"})
+    assert message == ("1 validation error detected: Value 'SOMETIMES' at 'queryInsights.mode' failed to satisfy "
+                       "constraint: Member must satisfy enum value set: [ENABLED_WITH_RATE_CONTROL, DISABLED]")
+
+
 def test_prepare_query_validates_and_describes_columns(tsq, aws_cli, table):
     sql = f"SELECT host AS h, max(measure_value::bigint) FROM {table} GROUP BY host"
     out = tsq.prepare_query(QueryString=sql, ValidateOnly=True)

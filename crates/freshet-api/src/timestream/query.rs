@@ -28,6 +28,14 @@ pub struct Query {
     client_token: Option<String>,
     next_token: Option<String>,
     max_rows: Option<i64>,
+    query_insights: Option<QueryInsights>,
+}
+
+/// `QueryInsights`: validated; Freshet answers no `QueryInsightsResponse` (docs/compatibility.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct QueryInsights {
+    mode: Option<String>,
 }
 
 pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<Bytes, ApiError> {
@@ -41,6 +49,15 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
     }
     if let Some(m) = r.max_rows {
         v.range(m, "maxRows", 1, 1000);
+    }
+    if let Some(insights) = &r.query_insights
+        && let Some(mode) = v.required(&insights.mode, "queryInsights.mode")
+    {
+        v.one_of(
+            mode,
+            "queryInsights.mode",
+            &["ENABLED_WITH_RATE_CONTROL", "DISABLED"],
+        );
     }
     v.finish()?;
     let sql = r.query_string.unwrap_or_default();
