@@ -114,9 +114,9 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     // Tables spread their files over partitions themselves (`table::file_groups`); a data file holds one row
     // group unless it is very large, so splitting it into byte ranges only opens it twice.
     config.options_mut().optimizer.repartition_file_scans = false;
-    // As `SessionContext::new_with_config_rt`, with one more physical optimizer rule. (Rebuilding a state after the
-    // functions below are registered would register DataFusion's aliases again, over Freshet's functions of the
-    // same names, such as `date_format`.)
+    // As `SessionContext::new_with_config_rt`, with Freshet's analyzer rules and one more physical optimizer rule.
+    // (Rebuilding a state after the functions below are registered would register DataFusion's aliases again, over
+    // Freshet's functions of the same names, such as `date_format`.)
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(Arc::clone(env))

@@ -577,6 +577,10 @@ impl QueryResults {
         if let Some(r) = e.running.take() {
             r.task.abort.abort();
         }
+        // Nobody reads its later pages now: let go of the rows they would have been encoded from.
+        e.more = None;
+        e.held = 0;
+        inner.reweigh(query_id);
         Ok(None)
     }
 }
