@@ -48,6 +48,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use freshet_meta::{MetadataStore, Scope};
 use freshet_storage::Storage;
+use futures::StreamExt;
 
 use errors::{classify, classify_in, position, syntax_error};
 use plans::PlanCache;
@@ -94,7 +95,12 @@ pub struct QueryEngine {
     /// ([`QueryEngine::session`]), which costs less than registering some hundred functions again.
     session: Arc<SessionState>,
     plans: Arc<PlanCache>,
+    /// The most bytes (of Arrow arrays) a query's result may hold.
+    result_limit: usize,
 }
+
+/// The most a query's result may hold by default: Timestream's quota on query result data, 5 GB.
+pub const DEFAULT_RESULT_LIMIT: usize = 5 << 30;
 
 /// DataFusion's analyzer rules, with Trino's integer literals before them (ahead of type coercion) and, after
 /// them, checked integer arithmetic and `try`'s lenient calls.
@@ -160,7 +166,16 @@ impl QueryEngine {
             files,
             session,
             plans: Arc::default(),
+            result_limit: DEFAULT_RESULT_LIMIT,
         })
+    }
+
+    /// Queries whose result holds more than `bytes` (of Arrow arrays) fail instead of running on.
+    pub fn with_result_limit(self, bytes: usize) -> Self {
+        Self {
+            result_limit: bytes,
+            ..self
+        }
     }
 
     /// A fresh session for one query: a copy of the engine's session, with the query's own (empty) catalog.
@@ -253,9 +268,20 @@ impl QueryEngine {
         };
         progress.watch(&physical, runs.is_some());
         let task = Arc::new(TaskContext::from(&state));
-        let batches = datafusion::physical_plan::collect(Arc::clone(&physical), task)
-            .await
+        let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)
             .map_err(located)?;
+        let (mut batches, mut held) = (Vec::new(), 0usize);
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(located)?;
+            held += batch.get_array_memory_size();
+            if held > self.result_limit {
+                return Err(Error::Execution(format!(
+                    "Query aborted as its result exceeded {} bytes, the most a result may hold",
+                    self.result_limit
+                )));
+            }
+            batches.push(batch);
+        }
         if let Some(kept) = kept
             && let Some(snapshots) = reads.snapshots()
         {

@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// one hour) [default: 3600000] [env: FRESHET_QUERY_TIMEOUT_MS]
     #[arg(long, value_name = "MS")]
     pub query_timeout_ms: Option<String>,
+    /// Bytes a query's result may hold in memory (as Arrow arrays) before the query fails with a
+    /// QueryExecutionException (Timestream's quota on result data is 5 GB) [default: 5368709120]
+    /// [env: FRESHET_QUERY_RESULT_LIMIT_BYTES]
+    #[arg(long, value_name = "BYTES")]
+    pub query_result_limit_bytes: Option<String>,
 }
 
 /// The keys a `--config` file may hold.
@@ -64,6 +69,7 @@ struct FileConfig {
     persist_after: Option<u64>,
     query_wait_ms: Option<u64>,
     query_timeout_ms: Option<u64>,
+    query_result_limit_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +91,7 @@ pub struct ServeConfig {
     pub persist_after: std::time::Duration,
     pub query_wait: std::time::Duration,
     pub query_timeout: std::time::Duration,
+    pub query_result_limit: usize,
     pub master_key_file: Option<PathBuf>,
     pub account_id: Option<AccountId>,
     pub root_access_key: Option<(AccessKeyId, Secret)>,
@@ -187,6 +194,13 @@ impl ServeConfig {
             file.query_timeout_ms,
             3_600_000,
         )?;
+        let query_result_limit = number(
+            "--query-result-limit-bytes",
+            args.query_result_limit_bytes,
+            "FRESHET_QUERY_RESULT_LIMIT_BYTES",
+            file.query_result_limit_bytes,
+            5 << 30,
+        )?;
 
         let account_id = env_get("FRESHET_ACCOUNT_ID")
             .map(|s| AccountId::parse(&s).context("FRESHET_ACCOUNT_ID"))
@@ -221,6 +235,7 @@ impl ServeConfig {
             persist_after: std::time::Duration::from_secs(persist_after.max(1)),
             query_wait: std::time::Duration::from_millis(query_wait_ms),
             query_timeout: std::time::Duration::from_millis(query_timeout_ms.max(1)),
+            query_result_limit: usize::try_from(query_result_limit).unwrap_or(usize::MAX),
             master_key_file: env_get("FRESHET_MASTER_KEY_FILE").map(PathBuf::from),
             account_id,
             root_access_key,

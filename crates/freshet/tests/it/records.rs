@@ -1242,6 +1242,35 @@ async fn queries_stop_at_their_time_limit() {
     assert_eq!(quick.rows()[0].data()[0].scalar_value(), Some("1"));
 }
 
+/// A query whose result outgrows `--query-result-limit-bytes` fails with a QueryExecutionException instead of
+/// filling the server's memory; smaller results are answered as before.
+#[tokio::test]
+async fn results_past_the_limit_fail() {
+    let server = Server::start_with(&[("FRESHET_QUERY_RESULT_LIMIT_BYTES", "100000")]);
+    let q = server.query().await;
+    // A million rows, 8 MB of bigints at the least.
+    let big = "SELECT x, y FROM UNNEST(sequence(1, 10000)) AS a(x) CROSS JOIN UNNEST(sequence(1, 100)) AS b(y)";
+    let err = q
+        .query()
+        .query_string(big)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_query_execution_exception(), "{err:?}");
+    assert_eq!(
+        err.meta().message(),
+        Some("Query aborted as its result exceeded 100000 bytes, the most a result may hold")
+    );
+    let small = q
+        .query()
+        .query_string("SELECT count(*) FROM UNNEST(sequence(1, 10000)) AS a(x)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.rows()[0].data()[0].scalar_value(), Some("10000"));
+}
+
 /// CancelQuery stops the query's work, not only its answers.
 #[tokio::test]
 async fn cancelled_queries_stop_working() {
