@@ -244,8 +244,10 @@ ENDLESS = ("SELECT count(*) FROM (SELECT * FROM UNNEST(sequence(1, 10000)) AS a(
 
 
 def test_queries_past_the_time_limit_fail_with_query_execution_exception(tmp_path, aws_cli):
-    """A query that runs past --query-timeout-ms fails with Trino's message, for boto3 and for the CLI."""
-    srv = Server.start(require_binary(), tmp_path / "data", extra_args=("--query-timeout-ms", "300"))
+    """A query that runs past --query-timeout-ms fails with Trino's message, for boto3 and for the CLI; so does
+    one whose result outgrows --query-result-limit-bytes, with ours."""
+    srv = Server.start(require_binary(), tmp_path / "data",
+                       extra_args=("--query-timeout-ms", "300", "--query-result-limit-bytes", "100000"))
     try:
         tsq = make_client("timestream-query", srv.url)
         message = client_error("QueryExecutionException", 400, tsq.query, QueryString=ENDLESS)
@@ -256,6 +258,9 @@ def test_queries_past_the_time_limit_fail_with_query_execution_exception(tmp_pat
         assert "QueryExecutionException" in result.stderr, result.stderr
         assert "Query exceeded maximum time limit of 300.00ms" in result.stderr, result.stderr
         assert tsq.query(QueryString="SELECT 1")["Rows"] == [{"Data": [{"ScalarValue": "1"}]}]
+        big = "SELECT x, y FROM UNNEST(sequence(1, 10000)) AS a(x) CROSS JOIN UNNEST(sequence(1, 100)) AS b(y)"
+        message = client_error("QueryExecutionException", 400, tsq.query, QueryString=big)
+        assert message == "Query aborted as its result exceeded 100000 bytes, the most a result may hold"
     finally:
         srv.stop()
 
