@@ -52,6 +52,7 @@ pub fn register(ctx: &SessionContext) {
             split_limit,
         ),
         FixedFn::new("bit_count", &[Bigint, Bigint], DataType::Int64, bit_count),
+        FixedFn::new("repeat_count", &[Bigint], DataType::Int64, repeat_count),
         FixedFn::new("from_base", &[Varchar, Bigint], DataType::Int64, from_base),
         FixedFn::new("to_base", &[Bigint, Bigint], DataType::Utf8, to_base),
         FixedFn::new("shuffle", &[Array], Ret::LikeArg(0), shuffle),
@@ -367,6 +368,24 @@ fn ints(a: &ArrayRef) -> &Int64Array {
 
 fn failed(message: String) -> DataFusionError {
     DataFusionError::Execution(message)
+}
+
+/// The count of Trino's `repeat(x, n)`, checked as Trino checks it: at most 10,000 entries.
+fn repeat_count(a: &[ArrayRef]) -> Result<ArrayRef> {
+    let n = ints(&a[0]);
+    for v in n.iter().flatten() {
+        if v < 0 {
+            return exec_err!(
+                "count argument of repeat function must be greater than or equal to 0"
+            );
+        }
+        if v > 10_000 {
+            return exec_err!(
+                "count argument of repeat function must be less than or equal to 10000"
+            );
+        }
+    }
+    Ok(Arc::clone(&a[0]))
 }
 
 fn hamming_distance(a: &[ArrayRef]) -> Result<ArrayRef> {

@@ -8,7 +8,7 @@
 //! - `regexp_extract(s, p)` → `regexp_extract(s, p, 0)` and `regexp_replace(s, p)` → `regexp_replace(s, p, '')`
 //!   (`patterns.rs`), `regexp_replace(s, p, x -> …)` → `regexp_replace_fn` (`regexp_fn.rs`);
 //! - renamed (see `replacement` for the full list): `is_nan` → `isnan`, `element_at` → `array_element`, `every` → `bool_and`, `arbitrary` → `first_value`, `zip` → `arrays_zip`, `repeat` →
-//!   `array_repeat`, `variance` → `var_samp`, `bitwise_and_agg` → `bit_and`…; `localtime`, `localtimestamp` →
+//!   `array_repeat` (with a count of at most 10,000), `variance` → `var_samp`, `bitwise_and_agg` → `bit_and`…; `localtime`, `localtimestamp` →
 //!   `current_time`, `current_timestamp` (all times are UTC);
 //! - other arities or semantics onto DataFusion's functions or Freshet's (`library.rs`): `split(s, d [, n])`,
 //!   `strpos(s, x [, n])`, `strrpos`, 2-argument `replace`, `slice`, the
@@ -235,7 +235,6 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         "transform" => Some("array_transform"),
         "any_match" => Some("array_any_match"),
         "zip" => Some("arrays_zip"),
-        "repeat" => Some("array_repeat"),
         "arrays_overlap" => Some("array_has_any"),
         "rand" => Some("random"),
         "bitwise_and_agg" => Some("bit_and"),
@@ -269,6 +268,8 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         ("concat", args) if args.len() > 1 => format!("trino_concat({})", args.join(", ")),
         ("strrpos", [a, b]) => format!("strrpos({a}, {b}, 1)"),
         ("replace", [a, b]) => format!("replace({a}, {b}, '')"),
+        // Trino's repeat makes at most 10,000 entries; DataFusion's would allocate whatever it is asked.
+        ("repeat", [x, n]) => format!("array_repeat({x}, repeat_count({n}))"),
         ("regexp_replace", [s, p]) => format!("regexp_replace({s}, {p}, '')"),
         ("regexp_replace", [s, p, r]) if last_is_lambda(f) => {
             format!("regexp_replace_fn({s}, {p}, {r})")
