@@ -53,6 +53,7 @@ pub fn register(ctx: &SessionContext) {
         ),
         FixedFn::new("bit_count", &[Bigint, Bigint], DataType::Int64, bit_count),
         FixedFn::new("repeat_count", &[Bigint], DataType::Int64, repeat_count),
+        FixedFn::new("pad_size", &[Bigint], DataType::Int64, pad_size),
         FixedFn::new("from_base", &[Varchar, Bigint], DataType::Int64, from_base),
         FixedFn::new("to_base", &[Bigint, Bigint], DataType::Utf8, to_base),
         FixedFn::new("shuffle", &[Array], Ret::LikeArg(0), shuffle),
@@ -384,6 +385,22 @@ fn repeat_count(a: &[ArrayRef]) -> Result<ArrayRef> {
                 "count argument of repeat function must be less than or equal to 10000"
             );
         }
+    }
+    Ok(Arc::clone(&a[0]))
+}
+
+/// The longest string `lpad` and `rpad` make, in characters. Trino allows up to 2^31 - 1, but a padded string is
+/// built whole in memory for every row, and a result row holds at most 1 MB anyway.
+const MAX_PAD: i64 = 16 << 20;
+
+/// The target length of `lpad`/`rpad`, checked.
+fn pad_size(a: &[ArrayRef]) -> Result<ArrayRef> {
+    if ints(&a[0])
+        .iter()
+        .flatten()
+        .any(|v| !(0..=MAX_PAD).contains(&v))
+    {
+        return exec_err!("Target length must be in the range [0..{MAX_PAD}]");
     }
     Ok(Arc::clone(&a[0]))
 }

@@ -270,6 +270,9 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         ("replace", [a, b]) => format!("replace({a}, {b}, '')"),
         // Trino's repeat makes at most 10,000 entries; DataFusion's would allocate whatever it is asked.
         ("repeat", [x, n]) => format!("array_repeat({x}, repeat_count({n}))"),
+        // A padded string is built in memory whole: its length is bounded (Trino's bound is 2^31 - 1).
+        ("lpad", [s, n, p]) => format!("lpad({s}, pad_size({n}), {p})"),
+        ("rpad", [s, n, p]) => format!("rpad({s}, pad_size({n}), {p})"),
         ("regexp_replace", [s, p]) => format!("regexp_replace({s}, {p}, '')"),
         ("regexp_replace", [s, p, r]) if last_is_lambda(f) => {
             format!("regexp_replace_fn({s}, {p}, {r})")
