@@ -217,7 +217,14 @@ fn replacement(text: &str, re: &Regex) -> Result<Vec<Piece>> {
             },
             '$' => {
                 let g = if chars.next_if_eq(&'{').is_some() {
-                    let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => name.push(c),
+                            None => return illegal(),
+                        }
+                    }
                     let index = re.capture_names().position(|n| n == Some(name.as_str()));
                     match index {
                         Some(g) if !name.is_empty() => g,
@@ -322,8 +329,8 @@ mod tests {
         assert_eq!(replaced("ab", "(?<first>a)", "[${first}]").unwrap(), "[a]b");
         assert_eq!(replaced("a$b", "\\$", "\\$\\\\").unwrap(), "a$\\b");
         assert_eq!(replaced("ab", "(x)?a", "<$1>").unwrap(), "<>b");
-        for bad in ["$2", "$", "$x", "${nope}", "a\\"] {
-            let err = replaced("ab", "(a)", bad).unwrap_err().to_string();
+        for bad in ["$2", "$", "$x", "${nope}", "${first", "a\\"] {
+            let err = replaced("ab", "(?<first>a)", bad).unwrap_err().to_string();
             assert!(err.contains("Illegal replacement sequence"), "{bad}: {err}");
         }
     }
