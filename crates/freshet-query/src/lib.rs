@@ -26,6 +26,7 @@ mod regexp_fn;
 mod run_avg;
 mod sequence;
 mod show;
+mod subscript;
 mod table;
 mod timeseries;
 mod trino;
@@ -123,13 +124,17 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     // As `SessionContext::new_with_config_rt`, with Freshet's analyzer rules and one more physical optimizer rule.
     // (Rebuilding a state after the functions below are registered would register DataFusion's aliases again, over
     // Freshet's functions of the same names, such as `date_format`.)
-    let state = SessionStateBuilder::new()
+    let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(Arc::clone(env))
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
-        .with_analyzer_rules(analyzer_rules())
-        .build();
+        .with_analyzer_rules(analyzer_rules());
+    // Array subscripts are Trino's, asked before DataFusion's field-access planner.
+    if let Some(planners) = builder.expr_planners() {
+        planners.insert(0, Arc::new(subscript::Subscripts));
+    }
+    let state = builder.build();
     let mut ctx = SessionContext::new_with_state(state);
     functions::register(&ctx);
     datafusion::execution::FunctionRegistry::register_expr_planner(
