@@ -267,6 +267,25 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
+    // A narrowing cast of a number out of the target type's range (Trino: `Out of range for integer: …`).
+    if let Some(value) = between(text, "Can't cast value ", " to type ") {
+        let to: String = text
+            .split(" to type ")
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let name = match to.as_str() {
+            "Int32" => Some("integer"),
+            "Int16" => Some("smallint"),
+            "Int8" => Some("tinyint"),
+            _ => None,
+        };
+        if let Some(name) = name {
+            return Some((format!("Out of range for {name}: {value}"), None));
+        }
+    }
     if text.contains("Unsupported ast node in sqltorel: Lambda") {
         return Some((
             "A lambda expression (x -> …) can only be an argument of a function such as filter, transform, \
