@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::numeric;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, exec_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, exec_err};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -18,6 +18,7 @@ use datafusion::logical_expr::{
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_expr_common::datum::apply;
 
 /// Turns integer `+`, `-` and `*` into [`Checked`] calls.
 #[derive(Debug, Default)]
@@ -110,58 +111,56 @@ impl Checked {
         }
     }
 
-    /// Trino's message for the first pair of values that overflows.
-    fn overflow(&self, left: &ArrayRef, right: &ArrayRef) -> DataFusionError {
+    /// Trino's message for the first pair of values (of `rows` rows) that overflows.
+    fn overflow(
+        &self,
+        left: &ColumnarValue,
+        right: &ColumnarValue,
+        rows: usize,
+    ) -> DataFusionError {
         let (word, symbol): (&str, &str) = match self.op {
             Operator::Plus => ("addition", "+"),
             Operator::Minus => ("subtraction", "-"),
             _ => ("multiplication", "*"),
         };
-        let kind = match left.data_type() {
-            DataType::Int64 => "bigint",
-            DataType::Int32 => "integer",
-            DataType::Int16 => "smallint",
-            _ => "tinyint",
+        // Trino's name for the type and its range. Unsigned integers (from DataFusion's own functions, such as
+        // `cardinality`) are bigints to Trino.
+        let (kind, min, max) = match left.data_type() {
+            DataType::Int32 => ("integer", i64::from(i32::MIN), i64::from(i32::MAX)),
+            DataType::Int16 => ("smallint", i64::from(i16::MIN), i64::from(i16::MAX)),
+            DataType::Int8 => ("tinyint", i64::from(i8::MIN), i64::from(i8::MAX)),
+            DataType::UInt32 => ("bigint", 0, i64::from(u32::MAX)),
+            DataType::UInt16 => ("bigint", 0, i64::from(u16::MAX)),
+            DataType::UInt8 => ("bigint", 0, i64::from(u8::MAX)),
+            DataType::UInt64 => ("bigint", 0, i64::MAX),
+            _ => ("bigint", i64::MIN, i64::MAX),
         };
-        let as_i64 = |a: &ArrayRef| cast(a, &DataType::Int64).ok();
+        let unlocated = || DataFusionError::Execution(format!("{kind} {word} overflow"));
+        let as_i64 = |v: &ColumnarValue| {
+            v.to_array(rows)
+                .and_then(|a| Ok(cast(&a, &DataType::Int64)?))
+                .ok()
+        };
         let (Some(l), Some(r)) = (as_i64(left), as_i64(right)) else {
-            return DataFusionError::Execution(format!("{kind} {word} overflow"));
+            return unlocated();
         };
-        let (l, r) = (
-            l.as_any().downcast_ref::<Int64Array>().cloned(),
-            r.as_any().downcast_ref::<Int64Array>().cloned(),
-        );
-        let (Some(l), Some(r)) = (l, r) else {
-            return DataFusionError::Execution(format!("{kind} {word} overflow"));
-        };
-        let n = l.len().max(r.len());
-        let at = |a: &Int64Array, i: usize| if a.len() == 1 { 0 } else { i };
-        for i in 0..n {
-            let (li, ri) = (at(&l, i), at(&r, i));
-            if l.is_null(li) || r.is_null(ri) {
+        let (l, r) = (l.as_primitive::<Int64Type>(), r.as_primitive::<Int64Type>());
+        for (a, b) in l.iter().zip(r.iter()) {
+            let (Some(a), Some(b)) = (a, b) else {
                 continue;
-            }
-            let (a, b) = (l.value(li), r.value(ri));
-            let fits = |v: Option<i64>| {
-                v.is_some_and(|v| match kind {
-                    "bigint" => true,
-                    "integer" => i32::try_from(v).is_ok(),
-                    "smallint" => i16::try_from(v).is_ok(),
-                    _ => i8::try_from(v).is_ok(),
-                })
             };
             let result = match self.op {
                 Operator::Plus => a.checked_add(b),
                 Operator::Minus => a.checked_sub(b),
                 _ => a.checked_mul(b),
             };
-            if !fits(result) {
+            if !result.is_some_and(|v| (min..=max).contains(&v)) {
                 return DataFusionError::Execution(format!(
                     "{kind} {word} overflow: {a} {symbol} {b}"
                 ));
             }
         }
-        DataFusionError::Execution(format!("{kind} {word} overflow"))
+        unlocated()
     }
 }
 
@@ -204,33 +203,12 @@ impl ScalarUDFImpl for Checked {
         let [left, right] = args.args.as_slice() else {
             return exec_err!("{} takes two arguments", self.name);
         };
-        let scalar = matches!(
-            (left, right),
-            (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))
-        );
-        let as_array = |v: &ColumnarValue| match v {
-            ColumnarValue::Array(a) => Ok(Arc::clone(a)),
-            ColumnarValue::Scalar(s) => s.to_array_of_size(1),
+        let kernel = match self.op {
+            Operator::Plus => numeric::add,
+            Operator::Minus => numeric::sub,
+            _ => numeric::mul,
         };
-        let (l, r) = (as_array(left)?, as_array(right)?);
-        let datum = |v: &ColumnarValue, a: &ArrayRef| -> Box<dyn datafusion::arrow::array::Datum> {
-            match v {
-                ColumnarValue::Array(_) => Box::new(Arc::clone(a)),
-                ColumnarValue::Scalar(_) => {
-                    Box::new(datafusion::arrow::array::Scalar::new(Arc::clone(a)))
-                }
-            }
-        };
-        let (ld, rd) = (datum(left, &l), datum(right, &r));
-        let out = match self.op {
-            Operator::Plus => numeric::add(ld.as_ref(), rd.as_ref()),
-            Operator::Minus => numeric::sub(ld.as_ref(), rd.as_ref()),
-            _ => numeric::mul(ld.as_ref(), rd.as_ref()),
-        }
-        .map_err(|_| self.overflow(&l, &r))?;
-        if scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(out))
+        // Arrow's checked kernels fail on overflow, as DataFusion's operators (their wrapping twins) do not.
+        apply(left, right, kernel).map_err(|_| self.overflow(left, right, args.number_rows))
     }
 }
