@@ -1262,13 +1262,12 @@ async fn results_past_the_limit_fail() {
         err.meta().message(),
         Some("Query aborted as its result exceeded 100000 bytes, the most a result may hold")
     );
-    let small = q
-        .query()
-        .query_string("SELECT count(*) FROM UNNEST(sequence(1, 10000)) AS a(x)")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(small.rows()[0].data()[0].scalar_value(), Some("10000"));
+    let small = answer(
+        &server,
+        "SELECT count(*) FROM UNNEST(sequence(1, 10000)) AS a(x)",
+    )
+    .await;
+    assert_eq!(texts(&small), [["10000"]]);
 }
 
 /// CancelQuery stops the query's work, not only its answers.
