@@ -90,6 +90,16 @@ def test_the_cli_paginates_automatically(aws_cli, table):
     assert values(result.out["Rows"]) == list(range(ROWS))
 
 
+def test_order_by_puts_nulls_last_in_either_direction(tsq, aws_cli):
+    """Trino's default null ordering is NULLS LAST whichever the direction."""
+    sql = "SELECT t.x FROM (VALUES 1, NULL, 3) AS t(x) ORDER BY t.x DESC"
+    want = [{"Data": [{"ScalarValue": "3"}]}, {"Data": [{"ScalarValue": "1"}]}, {"Data": [{"NullValue": True}]}]
+    assert tsq.query(QueryString=sql)["Rows"] == want
+    result = aws_cli("timestream-query", "query", "--query-string", sql)
+    assert result.rc == 0, result.stderr
+    assert result.out["Rows"] == want
+
+
 def test_show_measures_returns_an_array_of_rows(tsq, table):
     out = tsq.query(QueryString=f"SHOW MEASURES FROM {table}")
     assert [c["Name"] for c in out["ColumnInfo"]] == ["measure_name", "data_type", "dimensions"]

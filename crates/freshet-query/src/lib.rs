@@ -118,6 +118,9 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
 fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     let mut config = SessionConfig::new().with_information_schema(false);
     config.options_mut().sql_parser.enable_ident_normalization = false;
+    // Trino's default null ordering: last, whichever the direction (DataFusion's, as PostgreSQL's, puts nulls
+    // first in a descending order).
+    config.options_mut().sql_parser.default_null_ordering = "nulls_last".into();
     // Tables spread their files over partitions themselves (`table::file_groups`); a data file holds one row
     // group unless it is very large, so splitting it into byte ranges only opens it twice.
     config.options_mut().optimizer.repartition_file_scans = false;
