@@ -90,6 +90,20 @@ def test_the_cli_paginates_automatically(aws_cli, table):
     assert values(result.out["Rows"]) == list(range(ROWS))
 
 
+def test_large_results_stream_through_pages_in_order(tsq, aws_cli):
+    """A result of many pages is paged while the query still produces it: the CLI's automatic pagination and
+    boto3's paginator both get every row, in order."""
+    sql = ("SELECT a.x * 10000 + b.y AS n, CAST(b.y AS varchar) AS s FROM UNNEST(sequence(0, 11)) AS a(x) "
+           "CROSS JOIN UNNEST(sequence(1, 10000)) AS b(y) ORDER BY 1")
+    pages = list(tsq.get_paginator("query").paginate(QueryString=sql))
+    assert len(pages) > 2
+    assert [v for p in pages for v in values(p["Rows"])] == list(range(1, 120001))
+    assert pages[-1]["QueryStatus"]["ProgressPercentage"] == 100.0
+    result = aws_cli("timestream-query", "query", "--query-string", sql)
+    assert result.rc == 0, result.stderr
+    assert values(result.out["Rows"]) == list(range(1, 120001))
+
+
 def test_order_by_puts_nulls_last_in_either_direction(tsq, aws_cli):
     """Trino's default null ordering is NULLS LAST whichever the direction."""
     sql = "SELECT t.x FROM (VALUES 1, NULL, 3) AS t(x) ORDER BY t.x DESC"

@@ -84,6 +84,14 @@ pub fn register(ctx: &SessionContext) {
     ));
 }
 
+/// Whether a result in `schema` needs [`timestream_intervals`].
+pub fn has_intervals(schema: &SchemaRef) -> bool {
+    schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::Interval(IntervalUnit::MonthDayNano))
+}
+
 /// Result columns of DataFusion's own interval type (`Interval(MonthDayNano)`, from SQL the dialect does not rewrite,
 /// such as `INTERVAL '1 day'`) as one of Timestream's two interval types: `interval day to second` when no value has
 /// months, else `interval year to month` when no value has days or time. A column mixing both cannot be expressed

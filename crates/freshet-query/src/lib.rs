@@ -26,6 +26,7 @@ mod regexp_fn;
 mod run_avg;
 mod sequence;
 mod show;
+mod streaming;
 mod subscript;
 mod table;
 mod timeseries;
@@ -33,6 +34,7 @@ mod trino;
 mod unnest;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -49,13 +51,13 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use freshet_meta::{MetadataStore, Scope};
 use freshet_storage::Storage;
-use futures::StreamExt;
 
 use errors::{classify, classify_in, position, syntax_error};
 use plans::PlanCache;
 
 pub use dialect::rewrite;
 pub use progress::{Progress, Status};
+pub use streaming::{Next, ResultStream};
 use table::Reads;
 pub use table::{DataFiles, TimestreamTable};
 pub use timeseries::value_type as timeseries_value_type;
@@ -197,22 +199,39 @@ impl QueryEngine {
         ctx
     }
 
-    /// Runs `sql` for the tables of `scope`.
+    /// Runs `sql` for the tables of `scope`, to its end.
     pub async fn run(&self, scope: &Scope, sql: &str) -> Result<QueryResult> {
-        self.run_watched(scope, sql, Arc::default()).await
+        self.stream(scope, sql, Arc::default(), None)
+            .await?
+            .collect()
+            .await
     }
 
-    /// Runs `sql`, with its progress readable meanwhile through `progress`.
-    pub async fn run_watched(
+    /// Starts `sql`, with its progress readable meanwhile through `progress`: its batches as they come. The query
+    /// fails once it has run for `time_limit`, and stops when the stream is dropped.
+    pub async fn stream(
         &self,
         scope: &Scope,
         sql: &str,
         progress: Arc<Progress>,
-    ) -> Result<QueryResult> {
+        time_limit: Option<Duration>,
+    ) -> Result<ResultStream> {
+        let limits = streaming::Limits {
+            deadline: time_limit.map(|limit| (tokio::time::Instant::now() + limit, limit)),
+            result_bytes: self.result_limit,
+        };
         let this = self.clone();
         let (scope, sql) = (scope.clone(), sql.to_owned());
-        self.on_query_runtime(async move { this.run_here(&scope, &sql, &progress).await })
-            .await
+        let start =
+            self.on_query_runtime(
+                async move { this.start_here(&scope, &sql, &progress, limits).await },
+            );
+        match limits.deadline {
+            Some((deadline, limit)) => tokio::time::timeout_at(deadline, start)
+                .await
+                .unwrap_or_else(|_| Err(streaming::time_limit_exceeded(limit))),
+            None => start.await,
+        }
     }
 
     /// Runs `work` on the query engine's CPU runtime. Dropping the returned future (a cancelled query, or one past
@@ -227,14 +246,15 @@ impl QueryEngine {
             .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
     }
 
-    async fn run_here(
+    async fn start_here(
         &self,
         scope: &Scope,
         original: &str,
         progress: &Progress,
-    ) -> Result<QueryResult> {
+        limits: streaming::Limits,
+    ) -> Result<ResultStream> {
         let query = match self.plan(scope, original, true).await? {
-            Planned::Show(result) => return Ok(result),
+            Planned::Show(result) => return Ok(ResultStream::whole(result)),
             Planned::Query(query) => *query,
         };
         let PlannedQuery {
@@ -246,7 +266,6 @@ impl QueryEngine {
             sql,
             tables,
         } = query;
-        let plan_schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let located = |e| classify_in(e, Some(original));
         let kept_physical = match &kept {
             Some(k) => self.plans.physical(k, &tables).await.map_err(located)?,
@@ -276,36 +295,46 @@ impl QueryEngine {
         };
         progress.watch(&physical, runs.is_some());
         let task = Arc::new(TaskContext::from(&state));
-        let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)
+        let stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)
             .map_err(located)?;
-        let (mut batches, mut held) = (Vec::new(), 0usize);
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(located)?;
-            held += batch.get_array_memory_size();
-            if held > self.result_limit {
-                return Err(Error::Execution(format!(
-                    "Query aborted as its result exceeded {} bytes, the most a result may hold",
-                    self.result_limit
-                )));
-            }
-            batches.push(batch);
-        }
-        if let Some(kept) = kept
-            && let Some(snapshots) = reads.snapshots()
-        {
-            kept.keep_physical(snapshots, physical, runs);
-        }
-        let schema = batches.first().map_or(plan_schema, |b| b.schema());
-        let (schema, batches) = functions::timestream_intervals(schema, batches)?;
-        let (schema, batches) = match outputs.names {
-            Some(names) => renamed(&schema, batches, &names)?,
-            None => (schema, batches),
+        let schema = match &outputs.names {
+            Some(names) => renamed_schema(&physical.schema(), names),
+            None => physical.schema(),
         };
-        Ok(QueryResult {
+        let end = move || {
+            if let Some(kept) = kept
+                && let Some(snapshots) = reads.snapshots()
+            {
+                kept.keep_physical(snapshots, physical, runs);
+            }
+            reads.bytes()
+        };
+        let original = original.to_owned();
+        let located = move |e| classify_in(e, Some(&original));
+        let renamed = outputs.names.is_some().then(|| Arc::clone(&schema));
+        let stream = ResultStream::spawn(
+            Arc::clone(&schema),
+            stream,
+            limits,
+            move |batch| match &renamed {
+                Some(schema) => RecordBatch::try_new(Arc::clone(schema), batch.columns().to_vec())
+                    .map_err(internal),
+                None => Ok(batch),
+            },
+            located,
+            end,
+        );
+        if !functions::has_intervals(&schema) {
+            return Ok(stream);
+        }
+        // An interval column's Timestream type depends on every value in it: the result is converted whole.
+        let result = stream.collect().await?;
+        let (schema, batches) = functions::timestream_intervals(result.schema, result.batches)?;
+        Ok(ResultStream::whole(QueryResult {
             schema,
             batches,
-            bytes_scanned: reads.bytes(),
-        })
+            ..result
+        }))
     }
 
     /// Validates and plans `sql` without running it (`PrepareQuery` with `ValidateOnly`): the columns it would
@@ -653,12 +682,8 @@ struct OutputNames {
     names: Option<Vec<String>>,
 }
 
-/// The result with its columns named `names`, in order.
-fn renamed(
-    schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
-    names: &[String],
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+/// `schema` with its columns named `names`, in order.
+fn renamed_schema(schema: &SchemaRef, names: &[String]) -> SchemaRef {
     use datafusion::arrow::datatypes::{Field, Schema};
     let fields: Vec<Field> = schema
         .fields()
@@ -666,13 +691,7 @@ fn renamed(
         .zip(names)
         .map(|(f, n)| f.as_ref().clone().with_name(n))
         .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let batches = batches
-        .into_iter()
-        .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(internal)?;
-    Ok((schema, batches))
+    Arc::new(Schema::new(fields))
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
@@ -680,6 +699,7 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
 }
 
 /// A task that is aborted when this is dropped: a task's `JoinHandle` alone lets it run on.
+#[derive(Debug)]
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {

@@ -82,11 +82,15 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
     let task_progress = Arc::clone(&progress);
     let time_limit = app.results.time_limit();
     let mut task = tokio::spawn(async move {
-        let run = run_encoded(&engine, &task_scope, &text, max_rows, task_progress);
-        // Dropping the run at the limit stops its plan, as CancelQuery does.
-        tokio::time::timeout(time_limit, run)
-            .await
-            .unwrap_or_else(|_| Err(time_limit_exceeded(time_limit)))
+        run_encoded(
+            &engine,
+            &task_scope,
+            &text,
+            max_rows,
+            task_progress,
+            time_limit,
+        )
+        .await
     });
     match tokio::time::timeout(app.results.wait(), &mut task).await {
         Ok(joined) => {
@@ -129,34 +133,6 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
     }
 }
 
-/// Trino's error for a query that ran past its time limit, which Timestream's engine reports.
-fn time_limit_exceeded(limit: Duration) -> ApiError {
-    ApiError::QueryExecution(format!(
-        "Query exceeded maximum time limit of {}",
-        succinct(limit)
-    ))
-}
-
-/// A duration as Trino prints one (airlift's `Duration`): two decimals in the largest unit in which it is at
-/// least 1, e.g. `1.00h`, `250.00ms`.
-fn succinct(d: Duration) -> String {
-    const UNITS: [(f64, &str); 7] = [
-        (86_400e9, "d"),
-        (3_600e9, "h"),
-        (60e9, "m"),
-        (1e9, "s"),
-        (1e6, "ms"),
-        (1e3, "us"),
-        (1.0, "ns"),
-    ];
-    let ns = d.as_nanos() as f64;
-    let (size, unit) = UNITS
-        .into_iter()
-        .find(|(size, _)| ns >= *size)
-        .unwrap_or((1.0, "ns"));
-    format!("{:.2}{unit}", ns / size)
-}
-
 fn task_failed(e: tokio::task::JoinError) -> ApiError {
     if e.is_cancelled() {
         ApiError::Conflict("The query was canceled.".into())
@@ -191,45 +167,80 @@ async fn next_page(
     }
 }
 
-/// Runs a query and encodes its `ColumnInfo`, `QueryStatus` and first page; the other pages are encoded later.
+/// Starts a query and encodes its `ColumnInfo`, `QueryStatus` and first page as soon as it has the rows of one; the
+/// other pages are encoded later, while the query may still run.
 async fn run_encoded(
     engine: &freshet_query::QueryEngine,
     scope: &freshet_meta::Scope,
     sql: &str,
     max_rows: Option<usize>,
     progress: Arc<freshet_query::Progress>,
+    time_limit: Duration,
 ) -> Result<Finished, ApiError> {
-    let result = engine
-        .run_watched(scope, sql, progress)
+    let mut stream = engine
+        .stream(scope, sql, Arc::clone(&progress), Some(time_limit))
         .await
         .map_err(query_error)?;
-
-    let column_info: Vec<Json> = result
-        .schema
+    let column_info: Vec<Json> = stream
+        .schema()
         .fields()
         .iter()
         .map(|f| name_and_type(f.name(), f.data_type()))
         .collect();
-    let status = json!({
-        "ProgressPercentage": 100.0,
-        "CumulativeBytesScanned": result.bytes_scanned,
-        "CumulativeBytesMetered": result.bytes_scanned.max(MIN_METERED_BYTES),
-    });
-    let mut pager = Pager::new(result.batches, max_rows);
-    // A small result (most are) encodes in well under a millisecond: here, without handing it to another thread.
-    let (first, pager) = if pager.memory <= INLINE_BYTES {
-        (pager.next_page()?, pager)
-    } else {
-        tokio::task::spawn_blocking(move || pager.next_page().map(|p| (p, pager)))
-            .await
-            .map_err(task_failed)??
+    // A small result (most are) is whole within moments, and encodes in well under a millisecond: here, without
+    // handing it to another thread.
+    let mut batches = Vec::new();
+    let mut memory = 0;
+    let ended = loop {
+        if memory > INLINE_BYTES {
+            break None;
+        }
+        match stream.next().await.map_err(query_error)? {
+            freshet_query::Next::Batch(b) => {
+                memory += b.get_array_memory_size();
+                batches.push(b);
+            }
+            freshet_query::Next::End { bytes_scanned } => break Some(bytes_scanned),
+        }
     };
+    let mut pager = Pager::new(batches, max_rows, progress);
+    let pager = match ended {
+        Some(bytes_scanned) => {
+            pager.ended(bytes_scanned);
+            let first = pager.next_page()?;
+            (first, pager)
+        }
+        None => {
+            // Encoding waits for the query's rows on a blocking thread; if this call is dropped meanwhile
+            // (CancelQuery), the query stops, and with it the wait.
+            let mut stop = StopUnlessDone(stream.abort_handle());
+            pager.stream = Some(stream);
+            let encoded =
+                tokio::task::spawn_blocking(move || pager.next_page().map(|p| (p, pager)))
+                    .await
+                    .map_err(task_failed)??;
+            stop.0 = None;
+            encoded
+        }
+    };
+    let (first, pager) = pager;
     Ok(Finished {
         column_info: json!(column_info),
         first,
+        status: pager.status(),
         more: (!pager.done()).then(|| Box::new(pager) as Box<dyn MorePages>),
-        status,
     })
+}
+
+/// Stops a query when dropped, unless its handle has been taken.
+struct StopUnlessDone(Option<tokio::task::AbortHandle>);
+
+impl Drop for StopUnlessDone {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -387,73 +398,139 @@ const CHUNK_ROWS: usize = 1024;
 
 /// A result's rows, encoded into pages one page at a time: each page holds at most `MaxRows` rows and about
 /// [`PAGE_BYTES`] of them (at least one row). The text of 100k rows of 22 columns is about 70 MB, so the pages after
-/// the first are encoded on a blocking thread while the client reads the first.
+/// the first are encoded on a blocking thread while the client reads the first. Rows still to come from the query
+/// are waited for there.
 struct Pager {
     /// The rows not yet encoded, as slices of at most [`CHUNK_ROWS`] rows.
     chunks: VecDeque<RecordBatch>,
     /// Rows encoded but not yet on a page, and the next of them.
     pending: Option<(Encoded, usize)>,
+    /// The query's rows still to come; `None` once it has ended.
+    stream: Option<freshet_query::ResultStream>,
+    /// The bytes the query scanned, once it has ended.
+    bytes_scanned: Option<u64>,
+    progress: Arc<freshet_query::Progress>,
     max_rows: usize,
     /// The length of the last page, as the next one's capacity.
     last_len: usize,
-    /// The bytes of the result's arrays and its number of rows, to weigh the rows not yet encoded.
+    /// The bytes of the result's arrays taken so far and their number of rows, to weigh the rows not yet encoded.
     memory: usize,
     rows: usize,
 }
 
 impl Pager {
-    fn new(batches: Vec<RecordBatch>, max_rows: Option<usize>) -> Self {
-        let memory = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-        let rows = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut chunks = VecDeque::new();
-        for b in batches {
-            let mut offset = 0;
-            while offset < b.num_rows() {
-                let len = CHUNK_ROWS.min(b.num_rows() - offset);
-                chunks.push_back(b.slice(offset, len));
-                offset += len;
-            }
-        }
-        Self {
-            chunks,
+    fn new(
+        batches: Vec<RecordBatch>,
+        max_rows: Option<usize>,
+        progress: Arc<freshet_query::Progress>,
+    ) -> Self {
+        let mut pager = Self {
+            chunks: VecDeque::new(),
             pending: None,
+            stream: None,
+            bytes_scanned: None,
+            progress,
             max_rows: max_rows.unwrap_or(usize::MAX).max(1),
             last_len: 0,
-            memory,
-            rows,
+            memory: 0,
+            rows: 0,
+        };
+        for b in batches {
+            pager.take(b);
+        }
+        pager
+    }
+
+    /// Adds a batch of the result's rows after those taken before.
+    fn take(&mut self, b: RecordBatch) {
+        self.memory += b.get_array_memory_size();
+        self.rows += b.num_rows();
+        let mut offset = 0;
+        while offset < b.num_rows() {
+            let len = CHUNK_ROWS.min(b.num_rows() - offset);
+            self.chunks.push_back(b.slice(offset, len));
+            offset += len;
         }
     }
-}
 
-impl Pager {
+    /// Records the end of the query.
+    fn ended(&mut self, bytes_scanned: u64) {
+        self.stream = None;
+        self.bytes_scanned = Some(bytes_scanned);
+    }
+
+    /// Waits for the query's next rows, or its end, when every row taken is encoded.
+    fn wait_for_rows(&mut self) -> Result<(), ApiError> {
+        while self.chunks.is_empty() && self.pending_used_up() {
+            let Some(stream) = &mut self.stream else {
+                return Ok(());
+            };
+            match stream.blocking_next().map_err(query_error)? {
+                freshet_query::Next::Batch(b) => self.take(b),
+                freshet_query::Next::End { bytes_scanned } => self.ended(bytes_scanned),
+            }
+        }
+        Ok(())
+    }
+
     /// Whether every encoded row is on a page already.
     fn pending_used_up(&self) -> bool {
         self.pending
             .as_ref()
             .is_none_or(|(e, i)| *i == e.ends.len())
     }
+
+    /// `QueryStatus`: the query's progress while it runs; once it has ended, all it scanned and metered.
+    fn status(&self) -> Json {
+        match self.bytes_scanned {
+            Some(bytes) => json!({
+                "ProgressPercentage": 100.0,
+                "CumulativeBytesScanned": bytes,
+                "CumulativeBytesMetered": bytes.max(MIN_METERED_BYTES),
+            }),
+            None => {
+                let now = self.progress.now();
+                json!({
+                    "ProgressPercentage": now.percent,
+                    "CumulativeBytesScanned": now.bytes_scanned,
+                    "CumulativeBytesMetered": now.bytes_scanned,
+                })
+            }
+        }
+    }
 }
 
 impl MorePages for Pager {
     fn done(&self) -> bool {
-        self.chunks.is_empty() && self.pending_used_up()
+        self.chunks.is_empty() && self.pending_used_up() && self.stream.is_none()
     }
 
-    /// The rows not yet on a page, as their share of the result's arrays (chunks are slices of the result's
-    /// batches, sharing their buffers).
+    /// The rows not yet on a page, as their share of the result's arrays taken (chunks are slices of the result's
+    /// batches, sharing their buffers), and the rows the query has computed that are not taken yet.
     fn held_bytes(&self) -> usize {
         let pending = self.pending.as_ref().map_or(0, |(e, i)| e.ends.len() - i);
         let left = self.chunks.iter().map(RecordBatch::num_rows).sum::<usize>() + pending;
-        (self.memory as u128 * left as u128 / self.rows.max(1) as u128) as usize
+        let taken = (self.memory as u128 * left as u128 / self.rows.max(1) as u128) as usize;
+        taken + self.stream.as_ref().map_or(0, |s| s.queued_bytes())
     }
 
-    /// The next page as the JSON text of an array of rows (`[]` for a result without rows).
+    fn status(&self) -> Option<String> {
+        Some(Pager::status(self).to_string())
+    }
+
+    fn stopper(&self) -> Option<tokio::task::AbortHandle> {
+        self.stream.as_ref().and_then(|s| s.abort_handle())
+    }
+
+    /// The next page as the JSON text of an array of rows (`[]` for a result without rows). Waits for the query's
+    /// rows when it has not computed enough yet, and after the page, until it is known whether another follows.
     fn next_page(&mut self) -> Result<String, ApiError> {
         let mut page = String::with_capacity(self.last_len);
         page.push('[');
         let mut in_page = 0;
         loop {
             if self.pending_used_up() {
+                self.wait_for_rows()?;
                 match self.chunks.pop_front() {
                     Some(chunk) => self.pending = Some((encode_batch(&chunk)?, 0)),
                     None => break,
@@ -475,6 +552,7 @@ impl MorePages for Pager {
             *next += 1;
         }
         page.push(']');
+        self.wait_for_rows()?;
         if self.done() {
             // Kept results are bounded by their bytes: the last page should not hold capacity it does not use.
             page.shrink_to_fit();
@@ -781,16 +859,6 @@ fn write_java_double(out: &mut String, d: f64) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn time_limits_are_printed_as_trino_prints_durations() {
-        let ms = Duration::from_millis;
-        assert_eq!(succinct(ms(3_600_000)), "1.00h");
-        assert_eq!(succinct(ms(90_000)), "1.50m");
-        assert_eq!(succinct(ms(250)), "250.00ms");
-        assert_eq!(succinct(ms(172_800_000)), "2.00d");
-        assert_eq!(succinct(Duration::from_nanos(7)), "7.00ns");
-    }
-
     fn timestamp(ns: i64) -> String {
         let mut out = String::new();
         write_timestamp(&mut out, ns);
@@ -804,7 +872,7 @@ mod tests {
     }
 
     fn all_pages(batches: Vec<RecordBatch>, max_rows: Option<usize>) -> Vec<Json> {
-        let mut pager = Pager::new(batches, max_rows);
+        let mut pager = Pager::new(batches, max_rows, Arc::default());
         let mut pages = vec![pager.next_page().unwrap()];
         while !pager.done() {
             pages.push(pager.next_page().unwrap());

@@ -50,6 +50,7 @@ impl Entry {
             status: String::new(),
             pages: Vec::new(),
             more: None,
+            producer: None,
             held: 0,
             filling: None,
             fill_error: None,
@@ -83,6 +84,12 @@ impl Entry {
         let next = more.then(|| token(id, self.pages.len() + 1));
         let body = Bytes::from(response(id, rows, &self.column_info, next, &self.status));
         self.pages.push(body);
+    }
+
+    /// Keeps the encoder of the pages after the first, and a way to stop the query they come from.
+    fn keep_first_more(&mut self, more: Box<dyn MorePages>) {
+        self.producer = more.stopper().map(Producer);
+        self.keep_more(more);
     }
 
     /// Keeps the encoder of the pages not yet encoded, while none is being encoded.
@@ -170,6 +177,8 @@ struct Entry {
     pages: Vec<Bytes>,
     /// The encoder of the pages not encoded yet, while no encoding runs. `None` once every page is encoded.
     more: Option<Box<dyn MorePages>>,
+    /// The query, while it may still run after the first page.
+    producer: Option<Producer>,
     /// The bytes held by the encoder (the rows not yet encoded), as of when it was last kept.
     held: usize,
     /// Set while later pages are being encoded: it changes as each is added, and closes when encoding stops.
@@ -234,6 +243,24 @@ pub trait MorePages: Send + 'static {
     /// The bytes of memory held for the pages not yet returned.
     fn held_bytes(&self) -> usize {
         0
+    }
+    /// `QueryStatus` for the next page, as JSON text, when it changes from page to page (while the query runs).
+    fn status(&self) -> Option<String> {
+        None
+    }
+    /// Stops the query the pages come from, while it runs.
+    fn stopper(&self) -> Option<tokio::task::AbortHandle> {
+        None
+    }
+}
+
+/// The query a result's later pages come from, stopped when the result is cancelled or let go.
+#[derive(Debug)]
+struct Producer(tokio::task::AbortHandle);
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -391,7 +418,7 @@ impl QueryResults {
                 e.pages.clear();
                 e.add_page(query_id, &f.first, f.more.is_some());
                 if let Some(more) = f.more {
-                    e.keep_more(more);
+                    e.keep_first_more(more);
                 }
             }
             Err(error) => e.failed = Some(error),
@@ -427,6 +454,9 @@ impl QueryResults {
                 let Some(e) = inner.entries.get_mut(&id).filter(|e| !e.cancelled) else {
                     return; // dropped or cancelled: nobody reads the rest
                 };
+                if let Some(status) = more.status() {
+                    e.status = status;
+                }
                 match page {
                     Ok(p) => e.add_page(&id, &p, !last),
                     Err(error) => e.fill_error = Some(error),
@@ -482,7 +512,7 @@ impl QueryResults {
         };
         entry.add_page(&query_id, &finished.first, finished.more.is_some());
         if let Some(more) = finished.more {
-            entry.keep_more(more);
+            entry.keep_first_more(more);
         }
         entry.bytes = entry.weight();
         let encoding = entry.start_encoding();
@@ -577,7 +607,9 @@ impl QueryResults {
         if let Some(r) = e.running.take() {
             r.task.abort.abort();
         }
-        // Nobody reads its later pages now: let go of the rows they would have been encoded from.
+        // Nobody reads its later pages now: stop the query, and let go of the rows they would have been encoded
+        // from.
+        e.producer = None;
         e.more = None;
         e.held = 0;
         inner.reweigh(query_id);

@@ -1285,6 +1285,46 @@ async fn cancelled_queries_stop_working() {
     server.assert_idle();
 }
 
+/// A query's first page is answered as soon as its rows are there, while the query runs on: here, the first
+/// thousand of 10^12 rows. Cancelling it then stops its work.
+#[tokio::test]
+async fn first_pages_come_while_the_query_runs_and_cancelling_stops_it() {
+    let server = Server::start();
+    let q = server.query().await;
+    let sql = "SELECT a.x, b.y, c.z FROM (SELECT * FROM UNNEST(sequence(1, 10000)) AS a(x)) \
+               CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 10000)) AS b(y)) \
+               CROSS JOIN (SELECT * FROM UNNEST(sequence(1, 10000)) AS c(z))";
+    let first = q
+        .query()
+        .query_string(sql)
+        .max_rows(1000)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.rows().len(), 1000);
+    assert!(first.next_token().is_some());
+    let status = first.query_status().unwrap();
+    assert!(
+        status.progress_percentage() < 100.0,
+        "the query had ended: {status:?}"
+    );
+    let second = q
+        .query()
+        .query_string(sql)
+        .max_rows(1000)
+        .next_token(first.next_token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.rows().len(), 1000);
+    q.cancel_query()
+        .query_id(first.query_id())
+        .send()
+        .await
+        .unwrap();
+    server.assert_idle();
+}
+
 /// While a query runs, its `QueryStatus` tells the share of its data files read and the bytes read from them:
 /// never less than at the poll before, below 100% until the query ends, and above 0 once a file has been read.
 /// The result's own status is 100% with every byte of the files.
