@@ -327,8 +327,9 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="freshet-query-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     marker = work / "loaded.json"
-    # "layout" changes when the loaded table changes shape (2: hostname is the partition key).
-    wanted = {"hosts": args.hosts, "days": args.days, "layout": 2}
+    # "layout" changes when the loaded table changes shape (2: hostname is the partition key; 3: data files name the
+    # dimension they are sorted by).
+    wanted = {"hosts": args.hosts, "days": args.days, "layout": 3}
     reuse = marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k in wanted} == wanted
     parquet = work / "cpu.parquet"
     if reuse:

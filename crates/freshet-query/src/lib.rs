@@ -26,6 +26,7 @@ mod regexp_fn;
 mod run_avg;
 mod sequence;
 mod show;
+mod sorted;
 mod streaming;
 mod subscript;
 mod table;
@@ -133,6 +134,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
         .with_config(config)
         .with_runtime_env(Arc::clone(env))
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(sorted::PartialSorts))
         .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
         .with_analyzer_rules(analyzer_rules());
     // Array subscripts are Trino's, asked before DataFusion's field-access planner.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{SortOptions, cast};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DFSchema, ScalarValue};
@@ -26,6 +26,8 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
 };
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
@@ -34,7 +36,7 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion_datasource_parquet::source::ParquetSource;
 use datafusion_datasource_parquet::{CachedParquetFileReaderFactory, ParquetFileReaderFactory};
 use freshet_meta::{FileRecord, TableRecord};
-use freshet_storage::{Storage, TIME_COLUMN, VERSION_COLUMN};
+use freshet_storage::{SORTED_BY_KEY, Storage, TIME_COLUMN, VERSION_COLUMN};
 use futures::future::BoxFuture;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
@@ -253,6 +255,42 @@ impl TimestreamTable {
     }
 
     /// A batch of the storage engine in the query's schema: missing columns null, strings as views.
+    /// The order every one of `files` is sorted in, when their metadata names the same leading dimension: that
+    /// dimension ascending, nulls last. Reads their footers through the cache that the scan reads them from.
+    async fn sorted_by(&self, files: &[FileRecord]) -> Result<Option<LexOrdering>> {
+        let metrics = ExecutionPlanMetricsSet::new();
+        let mut lead: Option<String> = None;
+        for f in files {
+            let file = PartitionedFile::new(f.path.clone(), f.bytes.max(0) as u64);
+            let mut reader = self.files.readers.create_reader(0, file, None, &metrics)?;
+            let metadata = reader.get_metadata(None).await?;
+            let named = metadata
+                .file_metadata()
+                .key_value_metadata()
+                .and_then(|kv| kv.iter().find(|kv| kv.key == SORTED_BY_KEY))
+                .and_then(|kv| kv.value.clone());
+            match (named, &lead) {
+                (Some(d), None) => lead = Some(d),
+                (Some(d), Some(l)) if &d == l => {}
+                _ => return Ok(None),
+            }
+        }
+        let Some(lead) = lead else {
+            return Ok(None);
+        };
+        let Ok(i) = self.schema.index_of(&lead) else {
+            return Ok(None);
+        };
+        let first = PhysicalSortExpr::new(
+            Arc::new(Column::new(&lead, i)),
+            SortOptions {
+                descending: false,
+                nulls_first: false,
+            },
+        );
+        Ok(LexOrdering::new([first]))
+    }
+
     fn in_query_schema(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let stored = freshet_storage::adapt(batch, &self.stored)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
@@ -277,6 +315,7 @@ impl TimestreamTable {
         contested: &[(i64, i64)],
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
+        sorted_by: Option<LexOrdering>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // The query's filters reach the Parquet source through DataFusion's own filter pushdown (the FilterExec it
         // keeps above this scan is pushed into it), where they prune row groups and pages and filter rows while
@@ -306,6 +345,7 @@ impl TimestreamTable {
             .with_file_groups(file_groups(files, state.config().target_partitions()))
             .with_projection_indices(read.clone())?
             .with_limit(limit.filter(|_| contested.is_empty()))
+            .with_output_ordering(sorted_by.into_iter().collect())
             .build();
         let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
         if contested.is_empty() {
@@ -410,12 +450,21 @@ impl TableProvider for TimestreamTable {
             )?);
         }
         if !snapshot.files.is_empty() {
+            let partitions = state.config().target_partitions();
+            // Only a partition of one file stays sorted (DataFusion checks), and only a scan without rows in
+            // memory can say it is sorted.
+            let sorted_by = if inputs.is_empty() && snapshot.files.len() <= partitions {
+                self.sorted_by(&snapshot.files).await?
+            } else {
+                None
+            };
             inputs.push(self.file_scan(
                 state,
                 &snapshot.files,
                 &snapshot.contested,
                 projection,
                 limit,
+                sorted_by,
             )?);
         }
         if inputs.is_empty() {

@@ -331,10 +331,12 @@ impl Rows {
         let mut ids: Vec<u32> = (0..keys.len() as u32)
             .filter(|&s| present[s as usize])
             .collect();
+        // The lead value ascending with nulls last, as `compact::sort_rows` sorts.
         ids.sort_unstable_by(|&a, &b| {
             let (a, b) = (&keys[a as usize], &keys[b as usize]);
-            lead_value(a, lead)
-                .cmp(&lead_value(b, lead))
+            let (la, lb) = (lead_value(a, lead), lead_value(b, lead));
+            (la.is_none(), la)
+                .cmp(&(lb.is_none(), lb))
                 .then_with(|| a.cmp(b))
         });
         let mut rank = vec![0u32; keys.len()];

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::compute::{
-    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
+    take_record_batch,
 };
 use arrow::datatypes::SchemaRef;
 use freshet_meta::FileRecord;
@@ -17,19 +18,24 @@ use crate::{Result, Storage, TableState, files, lock};
 /// Merge once a table has this many files of level 0.
 pub const MIN_FILES_TO_COMPACT: usize = 4;
 
-/// Sorts a batch by dimensions (in [`crate::TableSchema::sort_dimensions`] order), measure name and time: the order of
-/// data files.
+/// Sorts a batch by dimensions (in [`crate::TableSchema::sort_dimensions`] order, the lead dimension's nulls last),
+/// measure name and time: the order of data files.
 pub fn sort_rows(
     batch: &RecordBatch,
     schema: &SchemaRef,
-    dimensions: &[&str],
+    table_schema: &crate::TableSchema,
 ) -> Result<RecordBatch> {
-    let mut keys: Vec<SortColumn> = dimensions
-        .iter()
-        .filter_map(|d| schema.index_of(d).ok())
-        .map(|i| SortColumn {
+    let lead = table_schema.lead_dimension();
+    let mut keys: Vec<SortColumn> = table_schema
+        .sort_dimensions()
+        .into_iter()
+        .filter_map(|d| Some((d, schema.index_of(d).ok()?)))
+        .map(|(d, i)| SortColumn {
             values: Arc::clone(batch.column(i)),
-            options: None,
+            options: (Some(d) == lead).then_some(SortOptions {
+                descending: false,
+                nulls_first: false,
+            }),
         })
         .collect();
     for name in [MEASURE_NAME_COLUMN, TIME_COLUMN] {
@@ -98,7 +104,7 @@ impl Storage {
             )?;
             let kept = filter_record_batch(&all, &keep)?;
             (kept.num_rows() > 0)
-                .then(|| sort_rows(&kept, &schema, &table_schema.sort_dimensions()))
+                .then(|| sort_rows(&kept, &schema, &table_schema))
                 .transpose()?
         };
         let level = picked.iter().map(|f| f.level).max().unwrap_or(0) + 1;
@@ -114,6 +120,7 @@ impl Storage {
                         level,
                         shadows,
                         table_schema.dimensions(),
+                        table_schema.lead_dimension(),
                     )
                     .await?,
                 )

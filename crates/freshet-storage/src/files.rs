@@ -22,6 +22,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
@@ -39,8 +40,12 @@ pub fn table_prefix(table_id: &str) -> String {
     format!("{TABLES_PREFIX}{table_id}/")
 }
 
+/// The key, in a data file's metadata, of the dimension its rows are sorted by first, ascending with nulls last.
+pub const SORTED_BY_KEY: &str = "freshet.sorted_by";
+
 /// Writes a sorted batch as a new Parquet file and returns its record (not yet registered). `dimensions` are the
-/// table's dimension columns, for the record's measure summary.
+/// table's dimension columns, for the record's measure summary; `sorted_by` is the dimension the batch is sorted by
+/// first ([`crate::TableSchema::lead_dimension`]), named in the file's metadata.
 pub async fn write(
     objects: &Arc<dyn ObjectStore>,
     table_id: &str,
@@ -48,16 +53,18 @@ pub async fn write(
     level: i64,
     shadows: bool,
     dimensions: &[String],
+    sorted_by: Option<&str>,
 ) -> Result<FileRecord> {
     let times = times(batch)?;
     let min_time = arrow::compute::min(times).unwrap_or(0);
     let max_time = arrow::compute::max(times).unwrap_or(0);
     let rows = batch.num_rows() as i64;
     let (batch, dimensions) = (batch.clone(), dimensions.to_vec());
+    let sorted_by = sorted_by.map(|d| KeyValue::new(SORTED_BY_KEY.to_owned(), d.to_owned()));
     let (bytes, measures) = tokio::task::spawn_blocking(move || -> Result<_> {
         // Batches in table schema always have `measure_name`; without it the summary is unknown, not an error.
         let measures = measure_dimensions(&batch, &dimensions).ok();
-        let props = writer_properties(&batch.schema());
+        let props = writer_properties(&batch.schema(), sorted_by);
         let mut out = Vec::new();
         let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
         w.write(&batch)?;
@@ -160,8 +167,9 @@ pub const DATA_PAGE_ROWS: usize = 8192;
 /// data, decompressing them took about a tenth of a full scan's CPU, and compression saved about a quarter of
 /// their size (files 28% larger without it; 1.05 to 1.35 bytes per stored value on the benchmarks' data). zstd,
 /// used before LZ4, cost a fifth of a scan's CPU.
-fn writer_properties(schema: &SchemaRef) -> WriterProperties {
+fn writer_properties(schema: &SchemaRef, sorted_by: Option<KeyValue>) -> WriterProperties {
     let mut b = WriterProperties::builder()
+        .set_key_value_metadata(sorted_by.map(|kv| vec![kv]))
         .set_compression(Compression::LZ4_RAW)
         .set_max_row_group_row_count(Some(1 << 20))
         // Small pages let a query for a few series read only their pages: files are sorted by series, and the
@@ -554,7 +562,7 @@ mod tests {
             (0..1000).map(|i| format!("host-{}", i / 100)),
         )));
         let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-        let rec = write(&objects, "t", &b, 0, false, &[]).await.unwrap();
+        let rec = write(&objects, "t", &b, 0, false, &[], None).await.unwrap();
         let bytes = objects
             .get(&Path::from(rec.path.as_str()))
             .await

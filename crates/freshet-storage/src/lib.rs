@@ -10,7 +10,7 @@ mod files;
 mod record;
 mod schema;
 
-pub use files::adapt;
+pub use files::{SORTED_BY_KEY, adapt};
 pub use record::{Measures, ScalarType, Value, WalBatch, WalEncoder, WriteRow};
 pub use schema::{
     MEASURE_NAME_COLUMN, MeasureKind, TIME_COLUMN, TableSchema, VERSION_COLUMN, arrow_type,
@@ -850,6 +850,7 @@ impl Storage {
             )
         };
         let dimensions = table_schema.dimensions().to_vec();
+        let lead = table_schema.lead_dimension().map(str::to_owned);
         // Sorting and gathering take a while on a large buffer: off the lock and off the async workers.
         let built = tokio::task::spawn_blocking(move || {
             let batch = rows.to_batch(&table_schema, &table_schema.arrow_schema(), &keys, |_| true);
@@ -867,6 +868,7 @@ impl Storage {
                     0,
                     shadows,
                     &dimensions,
+                    lead.as_deref(),
                 )
                 .await?;
                 self.inner

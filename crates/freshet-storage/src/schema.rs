@@ -107,10 +107,16 @@ impl TableSchema {
         self.partition_dimension.as_deref()
     }
 
+    /// The dimension data files are sorted by first, ascending with nulls last (as Trino's `ORDER BY` of it): the
+    /// partition key's, once a record has it. Each data file names it in its metadata ([`crate::SORTED_BY_KEY`]).
+    pub fn lead_dimension(&self) -> Option<&str> {
+        self.partition_dimension().filter(|d| self.is_dimension(d))
+    }
+
     /// The dimensions in the order data files are sorted by: the partition key's dimension first, then the others
     /// in schema order.
     pub fn sort_dimensions(&self) -> Vec<&str> {
-        let lead = self.partition_dimension().filter(|d| self.is_dimension(d));
+        let lead = self.lead_dimension();
         lead.into_iter()
             .chain(
                 self.dimensions

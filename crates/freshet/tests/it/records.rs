@@ -482,6 +482,111 @@ async fn acknowledged_writes_survive_kill_and_persisted_files_serve_queries() {
     );
 }
 
+/// Data files are sorted by the partition key's dimension first, with nulls last, and say so: a query ordered by
+/// it sorts each host's rows apart (DataFusion's `PartialSortExec`) instead of the whole result, and still answers
+/// exactly, whatever the direction and wherever the nulls go.
+#[tokio::test]
+async fn an_order_by_the_partition_key_sorts_data_files_by_parts() {
+    let (dir, env) = persisting(&[]);
+    let server = Server::start_in(dir.path(), &env);
+    let w = server.timestream().await;
+    w.create_database()
+        .database_name("sorted")
+        .send()
+        .await
+        .unwrap();
+    let by_host = Schema::builder()
+        .composite_partition_key(
+            PartitionKey::builder()
+                .r#type(PartitionKeyType::Dimension)
+                .name("host")
+                .enforcement_in_record(PartitionKeyEnforcementLevel::Optional)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    w.create_table()
+        .database_name("sorted")
+        .table_name("tbl")
+        .schema(by_host)
+        .send()
+        .await
+        .unwrap();
+    // 300 rows of ten hosts, written out of order, and 30 rows without a host.
+    let now = now_ms();
+    let mut expected: Vec<(Option<String>, i64)> = Vec::new();
+    let mut records = Vec::new();
+    for k in 0..330i64 {
+        let time = now - 1_000 * ((k * 7919) % 330);
+        let host = (k >= 30).then(|| format!("h{}", (k * 31) % 10));
+        let dimension = match &host {
+            Some(h) => dim("host", h),
+            None => dim("az", "a"),
+        };
+        records.push(
+            Record::builder()
+                .dimensions(dimension)
+                .measure_name("cpu")
+                .measure_value(k.to_string())
+                .measure_value_type(MeasureValueType::Double)
+                .time(time.to_string())
+                .build(),
+        );
+        expected.push((host, time));
+    }
+    for chunk in records.chunks(100) {
+        w.write_records()
+            .database_name("sorted")
+            .table_name("tbl")
+            .set_records(Some(chunk.to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let objects = dir.path().join("objects");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while parquet_count(&objects) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no data file");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every row in one data file (the buffers are persisted as one), none left in memory.
+    let sql = |order: &str| {
+        format!("SELECT host, to_milliseconds(time) FROM sorted.tbl ORDER BY {order}")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, plan) = rows(&server, &format!("EXPLAIN {}", sql("host, time"))).await;
+        let physical = plan
+            .iter()
+            .find(|r| r[0] == "physical_plan")
+            .map(|r| r[1].clone())
+            .unwrap();
+        if physical.contains("PartialSortExec") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{physical}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = |(host, time): &(Option<String>, i64)| {
+        vec![host.clone().unwrap_or("NULL".into()), time.to_string()]
+    };
+    type ByHost = fn(&Option<String>, &Option<String>) -> std::cmp::Ordering;
+    let orders: [(&str, ByHost); 3] = [
+        ("host, time", |a, b| (a.is_none(), a).cmp(&(b.is_none(), b))),
+        ("host NULLS FIRST, time", |a, b| a.cmp(b)),
+        ("host DESC, time", |a, b| {
+            (b.is_some(), b).cmp(&(a.is_some(), a))
+        }),
+    ];
+    for (order, by_host) in orders {
+        let mut want = expected.clone();
+        want.sort_by(|a, b| by_host(&a.0, &b.0).then(a.1.cmp(&b.1)));
+        let want: Vec<Vec<String>> = want.iter().map(text).collect();
+        let (_, got) = rows(&server, &sql(order)).await;
+        assert_eq!(got, want, "ORDER BY {order}");
+    }
+}
+
 /// Writes 100 rows three hours old and 100 a minute old to `<db>.tbl`, each batch persisted to a data file of its
 /// own; returns the time the rows were written relative to, in milliseconds.
 async fn two_persisted_files(server: &Server, data_dir: &std::path::Path, db: &str) -> i64 {
