@@ -1,8 +1,9 @@
-//! A query's result as it is produced. A task on the query runtime drives the physical plan to its end and sends
-//! each batch on as it comes, so that the first page of a large result can be answered while the rest is still
-//! being computed (a sort of the table's partition key streams: `sorted.rs`). The task runs on whether or not
-//! anyone reads yet, so a query takes as long as it did when it was collected whole; it is bounded by the query's
-//! time limit and result limit, and stops when the stream is dropped.
+//! A query's result as it is produced. A task on the query runtime drives the physical plan and sends each batch on
+//! as it comes, so that the first page of a large result can be answered while the rest is still being computed (a
+//! sort of the table's partition key streams: `sorted.rs`). It runs at most [`QUEUED_BATCHES`] batches ahead of the
+//! reader, as Trino's output buffers do: a result is never all in memory at once, and the first page is encoded
+//! while the query waits instead of competing with it. The task is bounded by the query's time limit and result
+//! limit, and stops when the stream is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +17,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::{AbortOnDrop, Error, QueryResult, Result};
+
+/// Batches a query computes ahead of its reader: a few pages' worth (a batch holds up to 8,192 rows).
+const QUEUED_BATCHES: usize = 4;
 
 /// What a result stream gives next.
 #[derive(Debug)]
@@ -32,7 +36,7 @@ pub enum Next {
 #[derive(Debug)]
 pub struct ResultStream {
     schema: SchemaRef,
-    rx: mpsc::UnboundedReceiver<Result<Next>>,
+    rx: mpsc::Receiver<Result<Next>>,
     /// Bytes of the batches sent and not yet taken.
     queued: Arc<AtomicUsize>,
     /// Set once the end has been given.
@@ -43,16 +47,16 @@ pub struct ResultStream {
 impl ResultStream {
     /// A result already whole (SHOW, DESCRIBE, or one collected first).
     pub(crate) fn whole(result: QueryResult) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(result.batches.len() + 1);
         let queued = result
             .batches
             .iter()
             .map(RecordBatch::get_array_memory_size)
             .sum();
         for batch in result.batches {
-            let _ = tx.send(Ok(Next::Batch(batch)));
+            let _ = tx.try_send(Ok(Next::Batch(batch)));
         }
-        let _ = tx.send(Ok(Next::End {
+        let _ = tx.try_send(Ok(Next::End {
             bytes_scanned: result.bytes_scanned,
         }));
         Self {
@@ -64,8 +68,8 @@ impl ResultStream {
         }
     }
 
-    /// Runs `stream` to its end on the current runtime, sending each batch through `prepare` and on to the
-    /// returned stream. `end` is called once the plan has given its last batch, and gives the bytes scanned; errors
+    /// Runs `stream` on the current runtime as the returned stream is read, sending each batch through `prepare` and
+    /// on to it. `end` is called once the plan has given its last batch, and gives the bytes scanned; errors
     /// go through `located`.
     pub(crate) fn spawn(
         schema: SchemaRef,
@@ -75,22 +79,13 @@ impl ResultStream {
         located: impl Fn(datafusion::error::DataFusionError) -> Error + Send + Sync + 'static,
         end: impl FnOnce() -> u64 + Send + 'static,
     ) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let queued = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&queued);
         let producer = tokio::spawn(async move {
             let mut held = 0usize;
-            let outcome: Result<()> = async {
-                loop {
-                    let next = match limits.deadline {
-                        Some((deadline, limit)) => tokio::time::timeout_at(deadline, stream.next())
-                            .await
-                            .map_err(|_| time_limit_exceeded(limit))?,
-                        None => stream.next().await,
-                    };
-                    let Some(batch) = next else {
-                        return Ok(());
-                    };
+            let run = async {
+                while let Some(batch) = stream.next().await {
                     let batch = prepare(batch.map_err(&located)?)?;
                     let size = batch.get_array_memory_size();
                     held += size;
@@ -101,16 +96,26 @@ impl ResultStream {
                         )));
                     }
                     counter.fetch_add(size, Ordering::Relaxed);
-                    if tx.send(Ok(Next::Batch(batch))).is_err() {
-                        return Ok(()); // nobody reads on
+                    if tx.send(Ok(Next::Batch(batch))).await.is_err() {
+                        return Ok(false); // nobody reads on
                     }
                 }
-            }
-            .await;
-            let last = outcome.map(|()| Next::End {
-                bytes_scanned: end(),
-            });
-            let _ = tx.send(last);
+                Ok(true)
+            };
+            let outcome = match limits.deadline {
+                Some((deadline, limit)) => tokio::time::timeout_at(deadline, run)
+                    .await
+                    .unwrap_or_else(|_| Err(time_limit_exceeded(limit))),
+                None => run.await,
+            };
+            let last = match outcome {
+                Ok(false) => return,
+                Ok(true) => Ok(Next::End {
+                    bytes_scanned: end(),
+                }),
+                Err(e) => Err(e),
+            };
+            let _ = tx.send(last).await;
         });
         Self {
             schema,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::{SortOptions, cast};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DFSchema, ScalarValue};
@@ -26,8 +26,6 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
 };
-use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
@@ -254,43 +252,29 @@ impl TimestreamTable {
             .map_err(|e| DataFusionError::External(Box::new(e)))
     }
 
-    /// A batch of the storage engine in the query's schema: missing columns null, strings as views.
-    /// The order every one of `files` is sorted in, when their metadata names the same leading dimension: that
-    /// dimension ascending, nulls last. Reads their footers through the cache that the scan reads them from.
-    async fn sorted_by(&self, files: &[FileRecord]) -> Result<Option<LexOrdering>> {
+    /// The dimension each of `files` is sorted by first, as its metadata names it (`None` for a file that names
+    /// none). Reads their footers through the cache that the scan reads them from.
+    async fn sorted_by(&self, files: &[FileRecord]) -> Result<Vec<Option<String>>> {
         let metrics = ExecutionPlanMetricsSet::new();
-        let mut lead: Option<String> = None;
+        let mut leads = Vec::with_capacity(files.len());
         for f in files {
-            let file = PartitionedFile::new(f.path.clone(), f.bytes.max(0) as u64);
-            let mut reader = self.files.readers.create_reader(0, file, None, &metrics)?;
+            let mut reader = self
+                .files
+                .readers
+                .create_reader(0, partitioned(f), None, &metrics)?;
             let metadata = reader.get_metadata(None).await?;
-            let named = metadata
-                .file_metadata()
-                .key_value_metadata()
-                .and_then(|kv| kv.iter().find(|kv| kv.key == SORTED_BY_KEY))
-                .and_then(|kv| kv.value.clone());
-            match (named, &lead) {
-                (Some(d), None) => lead = Some(d),
-                (Some(d), Some(l)) if &d == l => {}
-                _ => return Ok(None),
-            }
+            leads.push(
+                metadata
+                    .file_metadata()
+                    .key_value_metadata()
+                    .and_then(|kv| kv.iter().find(|kv| kv.key == SORTED_BY_KEY))
+                    .and_then(|kv| kv.value.clone()),
+            );
         }
-        let Some(lead) = lead else {
-            return Ok(None);
-        };
-        let Ok(i) = self.schema.index_of(&lead) else {
-            return Ok(None);
-        };
-        let first = PhysicalSortExpr::new(
-            Arc::new(Column::new(&lead, i)),
-            SortOptions {
-                descending: false,
-                nulls_first: false,
-            },
-        );
-        Ok(LexOrdering::new([first]))
+        Ok(leads)
     }
 
+    /// A batch of the storage engine in the query's schema: missing columns null, strings as views.
     fn in_query_schema(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let stored = freshet_storage::adapt(batch, &self.stored)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
@@ -315,7 +299,7 @@ impl TimestreamTable {
         contested: &[(i64, i64)],
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
-        sorted_by: Option<LexOrdering>,
+        sorted_by: &[Option<String>],
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // The query's filters reach the Parquet source through DataFusion's own filter pushdown (the FilterExec it
         // keeps above this scan is pushed into it), where they prune row groups and pages and filter rows while
@@ -342,10 +326,13 @@ impl TimestreamTable {
             None => (None, None),
         };
         let config = FileScanConfigBuilder::new(self.files.url.clone(), Arc::new(source))
-            .with_file_groups(file_groups(files, state.config().target_partitions()))
+            .with_file_groups(file_groups(
+                files,
+                sorted_by,
+                state.config().target_partitions(),
+            ))
             .with_projection_indices(read.clone())?
             .with_limit(limit.filter(|_| contested.is_empty()))
-            .with_output_ordering(sorted_by.into_iter().collect())
             .build();
         let scan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
         if contested.is_empty() {
@@ -370,19 +357,42 @@ fn timestamp(ns: i64) -> Expr {
     lit(ScalarValue::TimestampNanosecond(Some(ns), None))
 }
 
-/// Spreads files over `partitions` groups of about equal bytes, so that they are read in parallel.
-fn file_groups(files: &[FileRecord], partitions: usize) -> Vec<FileGroup> {
-    let mut sorted: Vec<&FileRecord> = files.iter().collect();
-    sorted.sort_by_key(|f| std::cmp::Reverse(f.bytes));
+fn partitioned(f: &FileRecord) -> PartitionedFile {
+    PartitionedFile::new(f.path.clone(), f.bytes.max(0) as u64)
+}
+
+/// The most data files a scan may read in their own order, each as a partition of its own (`sorted.rs`):
+/// compaction keeps a table's files few.
+const MAX_SORTED_FILES: usize = 16;
+
+/// The dimension a data file is sorted by first, ascending with nulls last (`freshet_storage::SORTED_BY_KEY`), on
+/// its `PartitionedFile`: a sort that starts with it may read each file as a partition of its own (`sorted.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SortedBy(pub String);
+
+/// Spreads files over `partitions` groups of about equal bytes, so that they are read in parallel. `sorted_by` holds
+/// what each file is sorted by, when known.
+fn file_groups(
+    files: &[FileRecord],
+    sorted_by: &[Option<String>],
+    partitions: usize,
+) -> Vec<FileGroup> {
+    let mut sorted: Vec<(&FileRecord, Option<&String>)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f, sorted_by.get(i).and_then(Option::as_ref)))
+        .collect();
+    sorted.sort_by_key(|(f, _)| std::cmp::Reverse(f.bytes));
     let mut groups: Vec<(i64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); partitions.max(1)];
-    for f in sorted {
+    for (f, lead) in sorted {
         let Some(smallest) = groups.iter_mut().min_by_key(|g| g.0) else {
             break;
         };
         smallest.0 += f.bytes;
-        smallest
-            .1
-            .push(PartitionedFile::new(f.path.clone(), f.bytes.max(0) as u64));
+        smallest.1.push(match lead {
+            Some(lead) => partitioned(f).with_extension(SortedBy(lead.clone())),
+            None => partitioned(f),
+        });
     }
     groups
         .into_iter()
@@ -450,13 +460,11 @@ impl TableProvider for TimestreamTable {
             )?);
         }
         if !snapshot.files.is_empty() {
-            let partitions = state.config().target_partitions();
-            // Only a partition of one file stays sorted (DataFusion checks), and only a scan without rows in
-            // memory can say it is sorted.
-            let sorted_by = if inputs.is_empty() && snapshot.files.len() <= partitions {
+            // Only a scan without rows in memory can read its files in their order (`sorted.rs`).
+            let sorted_by = if inputs.is_empty() && snapshot.files.len() <= MAX_SORTED_FILES {
                 self.sorted_by(&snapshot.files).await?
             } else {
-                None
+                Vec::new()
             };
             inputs.push(self.file_scan(
                 state,
@@ -464,7 +472,7 @@ impl TableProvider for TimestreamTable {
                 &snapshot.contested,
                 projection,
                 limit,
-                sorted_by,
+                &sorted_by,
             )?);
         }
         if inputs.is_empty() {

@@ -204,11 +204,10 @@ async fn run_encoded(
         }
     };
     let mut pager = Pager::new(batches, max_rows, progress);
-    let pager = match ended {
+    let (first, pager) = match ended {
         Some(bytes_scanned) => {
             pager.ended(bytes_scanned);
-            let first = pager.next_page()?;
-            (first, pager)
+            (pager.next_page()?, pager)
         }
         None => {
             // Encoding waits for the query's rows on a blocking thread; if this call is dropped meanwhile
@@ -223,7 +222,6 @@ async fn run_encoded(
             encoded
         }
     };
-    let (first, pager) = pager;
     Ok(Finished {
         column_info: json!(column_info),
         first,

@@ -450,11 +450,12 @@ impl QueryResults {
                             Err(ApiError::Internal("encoding a result page panicked".into()))
                         });
                 let last = page.is_err() || more.done();
+                let status = more.status();
                 let mut inner = results.lock();
                 let Some(e) = inner.entries.get_mut(&id).filter(|e| !e.cancelled) else {
                     return; // dropped or cancelled: nobody reads the rest
                 };
-                if let Some(status) = more.status() {
+                if let Some(status) = status {
                     e.status = status;
                 }
                 match page {

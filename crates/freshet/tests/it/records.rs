@@ -1391,9 +1391,10 @@ async fn cancelled_queries_stop_working() {
 }
 
 /// A query's first page is answered as soon as its rows are there, while the query runs on: here, the first
-/// thousand of 10^12 rows. Cancelling it then stops its work.
+/// thousand of 10^12 rows. The query computes only a few batches ahead of its reader, so it waits, idle, while nobody
+/// reads; cancelling it ends it.
 #[tokio::test]
-async fn first_pages_come_while_the_query_runs_and_cancelling_stops_it() {
+async fn first_pages_come_while_the_query_runs_and_it_waits_for_its_reader() {
     let server = Server::start();
     let q = server.query().await;
     let sql = "SELECT a.x, b.y, c.z FROM (SELECT * FROM UNNEST(sequence(1, 10000)) AS a(x)) \
@@ -1422,11 +1423,23 @@ async fn first_pages_come_while_the_query_runs_and_cancelling_stops_it() {
         .await
         .unwrap();
     assert_eq!(second.rows().len(), 1000);
+    server.assert_idle();
     q.cancel_query()
         .query_id(first.query_id())
         .send()
         .await
         .unwrap();
+    let after = q
+        .query()
+        .query_string(sql)
+        .next_token(second.next_token().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        after.into_service_error().meta().code(),
+        Some("ConflictException")
+    );
     server.assert_idle();
 }
 
