@@ -58,7 +58,7 @@ use plans::PlanCache;
 
 pub use dialect::rewrite;
 pub use progress::{Progress, Status};
-pub use streaming::{Next, ResultStream};
+pub use streaming::{Next, ResultStream, StreamHandle};
 use table::Reads;
 pub use table::{DataFiles, TimestreamTable};
 pub use timeseries::value_type as timeseries_value_type;

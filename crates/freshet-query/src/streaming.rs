@@ -1,9 +1,9 @@
-//! A query's result as it is produced. A task on the query runtime drives the physical plan and sends each batch on
-//! as it comes, so that the first page of a large result can be answered while the rest is still being computed (a
-//! sort of the table's partition key streams: `sorted.rs`). It runs at most [`QUEUED_BATCHES`] batches ahead of the
-//! reader, as Trino's output buffers do: a result is never all in memory at once, and the first page is encoded
-//! while the query waits instead of competing with it. The task is bounded by the query's time limit and result
-//! limit, and stops when the stream is dropped.
+//! A query's result as it is produced. A task on the query runtime drives the physical plan to its end and sends
+//! each batch on as it comes, so that the first page of a large result can be answered while the rest is still
+//! being computed (a sort of the table's partition key streams: `sorted.rs`). The task runs on whether or not
+//! anyone reads: a query nobody reads to its end must not hold its plan's buffers (a Parquet reader holds a row
+//! group's columns), and the rows it queues are counted ([`StreamHandle::queued_bytes`]) so that whoever keeps them
+//! can bound them. It is bounded by the query's time limit and result limit, and stops when the stream is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,9 +17,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::{AbortOnDrop, Error, QueryResult, Result};
-
-/// Batches a query computes ahead of its reader: a few pages' worth (a batch holds up to 8,192 rows).
-const QUEUED_BATCHES: usize = 4;
 
 /// What a result stream gives next.
 #[derive(Debug)]
@@ -36,7 +33,7 @@ pub enum Next {
 #[derive(Debug)]
 pub struct ResultStream {
     schema: SchemaRef,
-    rx: mpsc::Receiver<Result<Next>>,
+    rx: mpsc::UnboundedReceiver<Result<Next>>,
     /// Bytes of the batches sent and not yet taken.
     queued: Arc<AtomicUsize>,
     /// Set once the end has been given.
@@ -47,16 +44,16 @@ pub struct ResultStream {
 impl ResultStream {
     /// A result already whole (SHOW, DESCRIBE, or one collected first).
     pub(crate) fn whole(result: QueryResult) -> Self {
-        let (tx, rx) = mpsc::channel(result.batches.len() + 1);
+        let (tx, rx) = mpsc::unbounded_channel();
         let queued = result
             .batches
             .iter()
             .map(RecordBatch::get_array_memory_size)
             .sum();
         for batch in result.batches {
-            let _ = tx.try_send(Ok(Next::Batch(batch)));
+            let _ = tx.send(Ok(Next::Batch(batch)));
         }
-        let _ = tx.try_send(Ok(Next::End {
+        let _ = tx.send(Ok(Next::End {
             bytes_scanned: result.bytes_scanned,
         }));
         Self {
@@ -68,8 +65,8 @@ impl ResultStream {
         }
     }
 
-    /// Runs `stream` on the current runtime as the returned stream is read, sending each batch through `prepare` and
-    /// on to it. `end` is called once the plan has given its last batch, and gives the bytes scanned; errors
+    /// Runs `stream` to its end on the current runtime, sending each batch through `prepare` and on to the
+    /// returned stream. `end` is called once the plan has given its last batch, and gives the bytes scanned; errors
     /// go through `located`.
     pub(crate) fn spawn(
         schema: SchemaRef,
@@ -79,7 +76,7 @@ impl ResultStream {
         located: impl Fn(datafusion::error::DataFusionError) -> Error + Send + Sync + 'static,
         end: impl FnOnce() -> u64 + Send + 'static,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
+        let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&queued);
         let producer = tokio::spawn(async move {
@@ -96,7 +93,7 @@ impl ResultStream {
                         )));
                     }
                     counter.fetch_add(size, Ordering::Relaxed);
-                    if tx.send(Ok(Next::Batch(batch))).await.is_err() {
+                    if tx.send(Ok(Next::Batch(batch))).is_err() {
                         return Ok(false); // nobody reads on
                     }
                 }
@@ -115,7 +112,7 @@ impl ResultStream {
                 }),
                 Err(e) => Err(e),
             };
-            let _ = tx.send(last).await;
+            let _ = tx.send(last);
         });
         Self {
             schema,
@@ -174,9 +171,13 @@ impl ResultStream {
         self.queued.load(Ordering::Relaxed)
     }
 
-    /// A handle that stops the query (as dropping the stream does), for whoever cannot drop it.
-    pub fn abort_handle(&self) -> Option<tokio::task::AbortHandle> {
-        self.producer.as_ref().map(|p| p.0.abort_handle())
+    /// A handle on the task computing the rows: it stops the query (as dropping the stream does) and tells the
+    /// bytes of rows computed and not yet taken. `None` for a result already whole.
+    pub fn handle(&self) -> Option<StreamHandle> {
+        self.producer.as_ref().map(|p| StreamHandle {
+            task: p.0.abort_handle(),
+            queued: Arc::clone(&self.queued),
+        })
     }
 
     /// Every batch, to the end.
@@ -194,6 +195,30 @@ impl ResultStream {
                 }
             }
         }
+    }
+}
+
+/// The task computing a [`ResultStream`]'s rows.
+#[derive(Debug, Clone)]
+pub struct StreamHandle {
+    task: tokio::task::AbortHandle,
+    queued: Arc<AtomicUsize>,
+}
+
+impl StreamHandle {
+    /// Stops the query.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+
+    /// Whether the query has computed its last row (or stopped).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Bytes of the rows computed and not yet taken from the stream.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 }
 

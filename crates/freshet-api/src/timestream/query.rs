@@ -212,7 +212,7 @@ async fn run_encoded(
         None => {
             // Encoding waits for the query's rows on a blocking thread; if this call is dropped meanwhile
             // (CancelQuery), the query stops, and with it the wait.
-            let mut stop = StopUnlessDone(stream.abort_handle());
+            let mut stop = StopUnlessDone(stream.handle());
             pager.stream = Some(stream);
             let encoded =
                 tokio::task::spawn_blocking(move || pager.next_page().map(|p| (p, pager)))
@@ -231,12 +231,12 @@ async fn run_encoded(
 }
 
 /// Stops a query when dropped, unless its handle has been taken.
-struct StopUnlessDone(Option<tokio::task::AbortHandle>);
+struct StopUnlessDone(Option<freshet_query::StreamHandle>);
 
 impl Drop for StopUnlessDone {
     fn drop(&mut self) {
         if let Some(h) = &self.0 {
-            h.abort();
+            h.stop();
         }
     }
 }
@@ -503,21 +503,21 @@ impl MorePages for Pager {
         self.chunks.is_empty() && self.pending_used_up() && self.stream.is_none()
     }
 
-    /// The rows not yet on a page, as their share of the result's arrays taken (chunks are slices of the result's
-    /// batches, sharing their buffers), and the rows the query has computed that are not taken yet.
+    /// The rows taken and not yet on a page, as their share of the result's arrays taken (chunks are slices of the
+    /// result's batches, sharing their buffers). The rows still queued in the stream are the producer's
+    /// ([`MorePages::producer`]).
     fn held_bytes(&self) -> usize {
         let pending = self.pending.as_ref().map_or(0, |(e, i)| e.ends.len() - i);
         let left = self.chunks.iter().map(RecordBatch::num_rows).sum::<usize>() + pending;
-        let taken = (self.memory as u128 * left as u128 / self.rows.max(1) as u128) as usize;
-        taken + self.stream.as_ref().map_or(0, |s| s.queued_bytes())
+        (self.memory as u128 * left as u128 / self.rows.max(1) as u128) as usize
     }
 
     fn status(&self) -> Option<String> {
         Some(Pager::status(self).to_string())
     }
 
-    fn stopper(&self) -> Option<tokio::task::AbortHandle> {
-        self.stream.as_ref().and_then(|s| s.abort_handle())
+    fn producer(&self) -> Option<freshet_query::StreamHandle> {
+        self.stream.as_ref().and_then(|s| s.handle())
     }
 
     /// The next page as the JSON text of an array of rows (`[]` for a result without rows). Waits for the query's

@@ -18,7 +18,7 @@
 //! (the answer to a repeated `ClientToken`) stays. A large result thus holds its rows (as Arrow arrays) and a few
 //! pages, not all of its pages' text, which is about twice the size of its rows.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,7 +88,7 @@ impl Entry {
 
     /// Keeps the encoder of the pages after the first, and a way to stop the query they come from.
     fn keep_first_more(&mut self, more: Box<dyn MorePages>) {
-        self.producer = more.stopper().map(Producer);
+        self.producer = more.producer().map(Producer);
         self.keep_more(more);
     }
 
@@ -136,9 +136,11 @@ impl Entry {
         self.pages.len() <= self.newest_asked + LOOKAHEAD
     }
 
-    /// The bytes the result holds: its pages' and its rows' not yet encoded.
+    /// The bytes the result holds: its pages', its rows' not yet encoded, and those its query has computed and
+    /// queued.
     fn weight(&self) -> usize {
-        self.pages.iter().map(Bytes::len).sum::<usize>() + self.held
+        let queued = self.producer.as_ref().map_or(0, |p| p.0.queued_bytes());
+        self.pages.iter().map(Bytes::len).sum::<usize>() + self.held + queued
     }
 
     /// Whether the result has this page: encoded, still to be encoded, or the one whose encoding failed.
@@ -210,6 +212,8 @@ struct Inner {
     /// Query ids, oldest first.
     order: VecDeque<String>,
     bytes: usize,
+    /// Results whose queries still compute rows after their first page: their weight grows between calls.
+    producing: HashSet<String>,
 }
 
 #[derive(Debug)]
@@ -248,19 +252,20 @@ pub trait MorePages: Send + 'static {
     fn status(&self) -> Option<String> {
         None
     }
-    /// Stops the query the pages come from, while it runs.
-    fn stopper(&self) -> Option<tokio::task::AbortHandle> {
+    /// The query the pages come from, while it may still run: its rows queued for the pages weigh on the kept
+    /// results, and cancelling or letting go of the result stops it.
+    fn producer(&self) -> Option<freshet_query::StreamHandle> {
         None
     }
 }
 
 /// The query a result's later pages come from, stopped when the result is cancelled or let go.
 #[derive(Debug)]
-struct Producer(tokio::task::AbortHandle);
+struct Producer(freshet_query::StreamHandle);
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        self.0.abort();
+        self.0.stop();
     }
 }
 
@@ -399,6 +404,9 @@ impl QueryResults {
                 .insert((entry.principal.clone(), t.to_owned()), query_id.to_owned());
         }
         inner.bytes += entry.bytes;
+        if entry.producer.is_some() {
+            inner.producing.insert(query_id.to_owned());
+        }
         inner.order.push_back(query_id.to_owned());
         inner.entries.insert(query_id.to_owned(), entry);
         inner.shrink();
@@ -423,7 +431,11 @@ impl QueryResults {
             }
             Err(error) => e.failed = Some(error),
         }
+        let producing = e.producer.is_some();
         let encoding = e.start_encoding();
+        if producing {
+            inner.producing.insert(query_id.to_owned());
+        }
         inner.reweigh(query_id);
         drop(inner);
         if let Some((more, tx)) = encoding {
@@ -633,6 +645,25 @@ impl Inner {
         if let Some(e) = self.entries.remove(id) {
             self.bytes -= e.bytes;
         }
+        self.producing.remove(id);
+    }
+
+    /// Weighs again the results whose queries still compute rows; forgets those whose queries have ended.
+    fn weigh_producing(&mut self) {
+        let ids: Vec<String> = self.producing.iter().cloned().collect();
+        for id in ids {
+            let Some(e) = self.entries.get_mut(&id) else {
+                self.producing.remove(&id);
+                continue;
+            };
+            // Weighed after its end, its queued rows are all counted.
+            if e.producer.as_ref().is_none_or(|p| p.0.is_finished()) {
+                self.producing.remove(&id);
+            }
+            let weight = e.weight();
+            self.bytes = self.bytes - e.bytes + weight;
+            e.bytes = weight;
+        }
     }
 
     fn expire(&mut self) {
@@ -656,6 +687,7 @@ impl Inner {
 
     /// Over a limit, drops the oldest results down to 90% of it, so that the client-token sweep stays rare.
     fn shrink(&mut self) {
+        self.weigh_producing();
         if self.bytes <= MAX_KEPT_BYTES && self.order.len() <= MAX_KEPT_RESULTS {
             return;
         }
