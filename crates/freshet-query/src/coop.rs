@@ -27,14 +27,11 @@ impl PhysicalOptimizerRule for YieldingOutput {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            Ok(if multiplies(node.as_ref()) {
-                Transformed::yes(Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>)
-            } else {
-                Transformed::no(node)
-            })
+        replace_up(plan, |node| {
+            Ok(multiplies(node.as_ref()).then(|| {
+                Arc::new(CooperativeExec::new(Arc::clone(node))) as Arc<dyn ExecutionPlan>
+            }))
         })
-        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {
@@ -44,6 +41,20 @@ impl PhysicalOptimizerRule for YieldingOutput {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// `plan` with each node, from the leaves up, replaced by what `replace` gives for it, if anything.
+pub(crate) fn replace_up(
+    plan: Arc<dyn ExecutionPlan>,
+    replace: impl Fn(&Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        Ok(match replace(&node)? {
+            Some(new) => Transformed::yes(new),
+            None => Transformed::no(node),
+        })
+    })
+    .map(|t| t.data)
 }
 
 /// Joins and `UNNEST`: the operators that can give many rows for each row they read.

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::compute::SortOptions;
 use datafusion::common::Result;
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
@@ -42,13 +41,7 @@ impl PhysicalOptimizerRule for PartialSorts {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            Ok(match partial(node.as_ref())? {
-                Some(partial) => Transformed::yes(partial),
-                None => Transformed::no(node),
-            })
-        })
-        .map(|t| t.data)
+        crate::coop::replace_up(plan, |node| partial(node.as_ref()))
     }
 
     fn name(&self) -> &str {
