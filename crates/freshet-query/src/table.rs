@@ -253,25 +253,26 @@ impl TimestreamTable {
     }
 
     /// The dimension each of `files` is sorted by first, as its metadata names it (`None` for a file that names
-    /// none). Reads their footers through the cache that the scan reads them from.
+    /// none). Reads their footers, all at once, through the cache that the scan reads them from.
     async fn sorted_by(&self, files: &[FileRecord]) -> Result<Vec<Option<String>>> {
         let metrics = ExecutionPlanMetricsSet::new();
-        let mut leads = Vec::with_capacity(files.len());
-        for f in files {
-            let mut reader = self
+        let leads = files.iter().map(|f| {
+            let reader = self
                 .files
                 .readers
-                .create_reader(0, partitioned(f), None, &metrics)?;
-            let metadata = reader.get_metadata(None).await?;
-            leads.push(
-                metadata
-                    .file_metadata()
-                    .key_value_metadata()
-                    .and_then(|kv| kv.iter().find(|kv| kv.key == SORTED_BY_KEY))
-                    .and_then(|kv| kv.value.clone()),
-            );
-        }
-        Ok(leads)
+                .create_reader(0, partitioned(f), None, &metrics);
+            async move {
+                let metadata = reader?.get_metadata(None).await?;
+                Ok::<_, DataFusionError>(
+                    metadata
+                        .file_metadata()
+                        .key_value_metadata()
+                        .and_then(|kv| kv.iter().find(|kv| kv.key == SORTED_BY_KEY))
+                        .and_then(|kv| kv.value.clone()),
+                )
+            }
+        });
+        futures::future::try_join_all(leads).await
     }
 
     /// A batch of the storage engine in the query's schema: missing columns null, strings as views.
