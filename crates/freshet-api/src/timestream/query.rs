@@ -504,12 +504,18 @@ impl MorePages for Pager {
     }
 
     /// The rows taken and not yet on a page, as their share of the result's arrays taken (chunks are slices of the
-    /// result's batches, sharing their buffers). The rows still queued in the stream are the producer's
-    /// ([`MorePages::producer`]).
+    /// result's batches, sharing their buffers), and those of a whole result still in its stream. The rows a running
+    /// query queues are weighed through its producer ([`MorePages::producer`]), as they grow.
     fn held_bytes(&self) -> usize {
         let pending = self.pending.as_ref().map_or(0, |(e, i)| e.ends.len() - i);
         let left = self.chunks.iter().map(RecordBatch::num_rows).sum::<usize>() + pending;
-        (self.memory as u128 * left as u128 / self.rows.max(1) as u128) as usize
+        let taken = (self.memory as u128 * left as u128 / self.rows.max(1) as u128) as usize;
+        let whole = self
+            .stream
+            .as_ref()
+            .filter(|s| s.handle().is_none())
+            .map_or(0, |s| s.queued_bytes());
+        taken + whole
     }
 
     fn status(&self) -> Option<String> {
