@@ -1347,6 +1347,45 @@ async fn queries_stop_at_their_time_limit() {
     assert_eq!(quick.rows()[0].data()[0].scalar_value(), Some("1"));
 }
 
+/// A query past its time limit after its first page has been answered fails on a later page, with the same error,
+/// once the rows it gave before are read; its work ends. (A million rows of 10^9 combinations: longer than the
+/// limit in a debug build.)
+#[tokio::test]
+async fn queries_past_their_time_limit_after_the_first_page_fail_on_a_later_page() {
+    let server = Server::start_with(&[("FRESHET_QUERY_TIMEOUT_MS", "2000")]);
+    let q = server.query().await;
+    let sql = "SELECT a.x, bc.y, bc.z FROM (SELECT * FROM UNNEST(sequence(1, 10)) AS a(x)) \
+               CROSS JOIN (SELECT b.y, c.z FROM UNNEST(sequence(1, 10000)) AS b(y) \
+                           CROSS JOIN UNNEST(sequence(1, 10000)) AS c(z)) AS bc \
+               WHERE (a.x * 7 + bc.y * 13 + bc.z) % 1000 = 0";
+    let mut token = None;
+    let mut rows = 0;
+    let err = loop {
+        match q
+            .query()
+            .query_string(sql)
+            .set_next_token(token)
+            .send()
+            .await
+        {
+            Ok(next) => {
+                rows += next.rows().len();
+                token = next.next_token().map(str::to_owned);
+                assert!(token.is_some(), "the query ended after {rows} rows");
+            }
+            Err(e) => break e.into_service_error(),
+        }
+    };
+    assert!(err.is_query_execution_exception(), "{err:?}");
+    assert_eq!(
+        err.meta().message(),
+        Some("Query exceeded maximum time limit of 2.00s")
+    );
+    assert!(rows > 0, "no page came before the limit");
+    assert!(rows < 1_000_000, "{rows} rows, all of the result");
+    server.assert_idle();
+}
+
 /// A query whose result outgrows `--query-result-limit-bytes` fails with a QueryExecutionException instead of
 /// filling the server's memory; smaller results are answered as before.
 #[tokio::test]
