@@ -149,6 +149,13 @@ def test_integer_literals_are_integer_columns(tsq):
     assert message == "integer addition overflow: 2147483647 + 1"
 
 
+def test_sum_of_bigints_fails_on_overflow(tsq):
+    """Trino's sum adds bigints with its checked addition: an overflow is a QueryExecutionException."""
+    message = client_error("QueryExecutionException", 400, tsq.query,
+                           QueryString="SELECT sum(t.x) FROM (VALUES 9223372036854775807, 1) AS t(x)")
+    assert message == "bigint addition overflow: 9223372036854775807 + 1"
+
+
 def test_query_insights_mode_is_validated(tsq):
     """QueryInsights is accepted with a valid mode (Freshet returns no insights) and refused with another."""
     out = tsq.query(QueryString="SELECT 1", QueryInsights={"Mode": "ENABLED_WITH_RATE_CONTROL"})

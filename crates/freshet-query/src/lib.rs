@@ -6,6 +6,7 @@
 mod aggregates;
 mod calendar;
 mod checked;
+mod checked_sum;
 mod coop;
 mod dialect;
 mod errors;
@@ -151,6 +152,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     .map_err(internal)?;
     aggregates::register(&ctx);
     run_avg::register(&ctx);
+    checked_sum::register(&ctx);
     moments::register(&ctx);
     timeseries::register(&ctx);
     reduce::register(&ctx);

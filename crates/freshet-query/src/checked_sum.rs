@@ -1,0 +1,214 @@
+//! `sum` of bigints that fails on overflow, as Trino's does (`LongSumAggregation` adds with
+//! `BigintOperators.add`: `bigint addition overflow: 9223372036854775807 + 1`), where DataFusion's wraps around
+//! silently.
+//!
+//! Everything else (the other input types, DISTINCT, sliding window frames, coercion, the state's fields) is
+//! DataFusion's own `sum`, to which [`Sum`] delegates. Integer arguments are coerced to bigint before they reach
+//! it, as Trino sums them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::functions_aggregate::sum::sum_udaf;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::AggregateOrderSensitivity;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
+    ReversedUDAF, Signature,
+};
+use datafusion::prelude::SessionContext;
+
+/// Replaces DataFusion's `sum` with [`Sum`].
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udaf(AggregateUDF::new_from_impl(Sum { inner: sum_udaf() }));
+}
+
+/// DataFusion's `sum`, adding bigints with overflow checks.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Sum {
+    inner: Arc<AggregateUDF>,
+}
+
+impl Sum {
+    fn checked(args: &AccumulatorArgs) -> bool {
+        !args.is_distinct
+            && args.expr_fields.len() == 1
+            && args.expr_fields[0].data_type() == &DataType::Int64
+            && args.return_field.data_type() == &DataType::Int64
+    }
+}
+
+impl AggregateUDFImpl for Sum {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        if Self::checked(&args) {
+            return Ok(Box::<CheckedSum>::default());
+        }
+        self.inner.accumulator(args)
+    }
+
+    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        self.inner.create_sliding_accumulator(args)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        self.inner.state_fields(args)
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        self.inner.groups_accumulator_supported(args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        if Self::checked(&args) {
+            return Ok(Box::<CheckedSums>::default());
+        }
+        self.inner.create_groups_accumulator(args)
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        self.inner.inner().order_sensitivity()
+    }
+
+    fn reverse_expr(&self) -> ReversedUDAF {
+        ReversedUDAF::Identical
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.inner.documentation()
+    }
+}
+
+/// `sum + value`, or Trino's error.
+fn add(sum: i64, value: i64) -> Result<i64> {
+    match sum.checked_add(value) {
+        Some(s) => Ok(s),
+        None => exec_err!("bigint addition overflow: {sum} + {value}"),
+    }
+}
+
+/// One sum of bigints (`None` until a value comes).
+#[derive(Debug, Default)]
+struct CheckedSum(Option<i64>);
+
+impl Accumulator for CheckedSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in values[0].as_primitive::<Int64Type>().iter().flatten() {
+            self.0 = Some(add(self.0.unwrap_or(0), v)?);
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(self.0))
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+    }
+}
+
+/// The sums of bigints of many groups; a group without values sums to null.
+#[derive(Debug, Default)]
+struct CheckedSums {
+    sums: Vec<i64>,
+    seen: Vec<bool>,
+}
+
+impl CheckedSums {
+    /// The sums (and nulls) of the groups `emit_to` takes.
+    fn take(&mut self, emit_to: EmitTo) -> ArrayRef {
+        let sums = emit_to.take_needed(&mut self.sums);
+        let seen = emit_to.take_needed(&mut self.seen);
+        Arc::new(Int64Array::new(sums.into(), Some(NullBuffer::from(seen))))
+    }
+}
+
+impl GroupsAccumulator for CheckedSums {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.sums.resize(total_num_groups, 0);
+        self.seen.resize(total_num_groups, false);
+        let values = values[0].as_primitive::<Int64Type>();
+        let filter = crate::aggregates::filter_nulls(opt_filter);
+        let counted = NullBuffer::union(values.logical_nulls().as_ref(), filter.as_ref());
+        for (row, (&group, &value)) in group_indices.iter().zip(values.values()).enumerate() {
+            if counted.as_ref().is_none_or(|c| c.is_valid(row)) {
+                self.sums[group] = add(self.sums[group], value)?;
+                self.seen[group] = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.update_batch(values, group_indices, None, total_num_groups)
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        Ok(self.take(emit_to))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.take(emit_to)])
+    }
+
+    /// Each row as a group's partial sum of itself: its value, or null where it does not count.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let v = values[0].as_primitive::<Int64Type>();
+        let filter = crate::aggregates::filter_nulls(opt_filter);
+        let counted = NullBuffer::union(v.logical_nulls().as_ref(), filter.as_ref());
+        Ok(vec![Arc::new(Int64Array::new(v.values().clone(), counted))])
+    }
+
+    fn size(&self) -> usize {
+        self.sums.capacity() * size_of::<i64>() + self.seen.capacity()
+    }
+}
