@@ -29,9 +29,10 @@ use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::function::{
     AccumulatorArgs, AggregateFunctionSimplification, StateFieldsArgs,
 };
+use datafusion::logical_expr::utils::AggregateOrderSensitivity;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, ExprFunctionExt, GroupsAccumulator,
-    Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, Expr, ExprFunctionExt,
+    GroupsAccumulator, ReversedUDAF, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -489,6 +490,99 @@ pub(crate) fn filter_nulls(filter: Option<&BooleanArray>) -> Option<NullBuffer> 
         None => f.values().clone(),
     };
     Some(NullBuffer::new(keep))
+}
+
+/// Where a value counts: it is not null and the filter (if any) is true there. `None` when every value counts.
+pub(crate) fn counted(values: &dyn Array, filter: Option<&BooleanArray>) -> Option<NullBuffer> {
+    let filter = filter_nulls(filter);
+    NullBuffer::union(values.logical_nulls().as_ref(), filter.as_ref())
+        .filter(|n| n.null_count() > 0)
+}
+
+/// Freshet's accumulators for some arguments of one of DataFusion's aggregate functions.
+pub(crate) trait Accumulators:
+    std::fmt::Debug + PartialEq + Eq + std::hash::Hash + Send + Sync + 'static
+{
+    /// The accumulator of one group for these arguments, if Freshet has its own.
+    fn accumulator(&self, _args: &AccumulatorArgs) -> Option<Box<dyn Accumulator>> {
+        None
+    }
+
+    /// The grouped accumulator for these arguments, if Freshet has its own.
+    fn groups_accumulator(&self, _args: &AccumulatorArgs) -> Option<Box<dyn GroupsAccumulator>> {
+        None
+    }
+}
+
+/// One of DataFusion's aggregate functions, with Freshet's accumulators where `own` has them. Everything else (the
+/// name, types, coercion, state's fields, sliding windows, documentation) is DataFusion's.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct WithAccumulators<A> {
+    pub inner: Arc<AggregateUDF>,
+    pub own: A,
+}
+
+impl<A: Accumulators> AggregateUDFImpl for WithAccumulators<A> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        match self.own.accumulator(&args) {
+            Some(own) => Ok(own),
+            None => self.inner.accumulator(args),
+        }
+    }
+
+    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        self.inner.create_sliding_accumulator(args)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        self.inner.state_fields(args)
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        self.inner.groups_accumulator_supported(args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        match self.own.groups_accumulator(&args) {
+            Some(own) => Ok(own),
+            None => self.inner.create_groups_accumulator(args),
+        }
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        self.inner.inner().order_sensitivity()
+    }
+
+    fn reverse_expr(&self) -> ReversedUDAF {
+        ReversedUDAF::Identical
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.inner.documentation()
+    }
 }
 
 impl GroupsAccumulator for ByGroups {

@@ -3,37 +3,36 @@
 //! silently.
 //!
 //! Everything else (the other input types, DISTINCT, sliding window frames, coercion, the state's fields) is
-//! DataFusion's own `sum`, to which [`Sum`] delegates. Integer arguments are coerced to bigint before they reach
+//! DataFusion's own `sum` (`aggregates::WithAccumulators`). Integer arguments are coerced to bigint before they reach
 //! it, as Trino sums them.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::functions_aggregate::sum::sum_udaf;
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::AggregateOrderSensitivity;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
-    ReversedUDAF, Signature,
-};
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::{Accumulator, AggregateUDF, EmitTo, GroupsAccumulator};
 use datafusion::prelude::SessionContext;
 
-/// Replaces DataFusion's `sum` with [`Sum`].
+use crate::aggregates::{Accumulators, WithAccumulators, counted};
+
+/// Replaces DataFusion's `sum` with one that adds bigints with overflow checks.
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udaf(AggregateUDF::new_from_impl(Sum { inner: sum_udaf() }));
+    ctx.register_udaf(AggregateUDF::new_from_impl(WithAccumulators {
+        inner: sum_udaf(),
+        own: Checked,
+    }));
 }
 
-/// DataFusion's `sum`, adding bigints with overflow checks.
+/// [`CheckedSum`] and [`CheckedSums`] for `sum` of bigints, without DISTINCT.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Sum {
-    inner: Arc<AggregateUDF>,
-}
+struct Checked;
 
-impl Sum {
-    fn checked(args: &AccumulatorArgs) -> bool {
+impl Checked {
+    fn applies(args: &AccumulatorArgs) -> bool {
         !args.is_distinct
             && args.expr_fields.len() == 1
             && args.expr_fields[0].data_type() == &DataType::Int64
@@ -41,66 +40,13 @@ impl Sum {
     }
 }
 
-impl AggregateUDFImpl for Sum {
-    fn name(&self) -> &str {
-        self.inner.name()
+impl Accumulators for Checked {
+    fn accumulator(&self, args: &AccumulatorArgs) -> Option<Box<dyn Accumulator>> {
+        Self::applies(args).then(|| Box::<CheckedSum>::default() as Box<dyn Accumulator>)
     }
 
-    fn signature(&self) -> &Signature {
-        self.inner.signature()
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.inner.return_type(arg_types)
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.inner.coerce_types(arg_types)
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        if Self::checked(&args) {
-            return Ok(Box::<CheckedSum>::default());
-        }
-        self.inner.accumulator(args)
-    }
-
-    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        self.inner.create_sliding_accumulator(args)
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        self.inner.state_fields(args)
-    }
-
-    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        self.inner.groups_accumulator_supported(args)
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        if Self::checked(&args) {
-            return Ok(Box::<CheckedSums>::default());
-        }
-        self.inner.create_groups_accumulator(args)
-    }
-
-    fn aliases(&self) -> &[String] {
-        self.inner.aliases()
-    }
-
-    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
-        self.inner.inner().order_sensitivity()
-    }
-
-    fn reverse_expr(&self) -> ReversedUDAF {
-        ReversedUDAF::Identical
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        self.inner.documentation()
+    fn groups_accumulator(&self, args: &AccumulatorArgs) -> Option<Box<dyn GroupsAccumulator>> {
+        Self::applies(args).then(|| Box::<CheckedSums>::default() as Box<dyn GroupsAccumulator>)
     }
 }
 
@@ -168,8 +114,7 @@ impl GroupsAccumulator for CheckedSums {
         self.sums.resize(total_num_groups, 0);
         self.seen.resize(total_num_groups, false);
         let values = values[0].as_primitive::<Int64Type>();
-        let filter = crate::aggregates::filter_nulls(opt_filter);
-        let counted = NullBuffer::union(values.logical_nulls().as_ref(), filter.as_ref());
+        let counted = counted(values, opt_filter);
         for (row, (&group, &value)) in group_indices.iter().zip(values.values()).enumerate() {
             if counted.as_ref().is_none_or(|c| c.is_valid(row)) {
                 self.sums[group] = add(self.sums[group], value)?;
@@ -203,9 +148,10 @@ impl GroupsAccumulator for CheckedSums {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let v = values[0].as_primitive::<Int64Type>();
-        let filter = crate::aggregates::filter_nulls(opt_filter);
-        let counted = NullBuffer::union(v.logical_nulls().as_ref(), filter.as_ref());
-        Ok(vec![Arc::new(Int64Array::new(v.values().clone(), counted))])
+        Ok(vec![Arc::new(Int64Array::new(
+            v.values().clone(),
+            counted(v, opt_filter),
+        ))])
     }
 
     fn size(&self) -> usize {

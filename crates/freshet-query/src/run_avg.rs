@@ -8,7 +8,7 @@
 //! (each waits for the one before), so the runs of four different groups are added together ([`add_runs`]).
 //!
 //! Everything else (the other input types, DISTINCT, windows, coercion, the state's fields) is DataFusion's own
-//! `avg`, to which [`Avg`] delegates.
+//! `avg` (`aggregates::WithAccumulators`).
 
 use std::sync::Arc;
 
@@ -16,94 +16,34 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, PrimitiveArray, UInt64Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Float64Type, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, UInt64Type};
 use datafusion::common::Result;
 use datafusion::functions_aggregate::average::avg_udaf;
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::AggregateOrderSensitivity;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
-    ReversedUDAF, Signature,
-};
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::{AggregateUDF, EmitTo, GroupsAccumulator};
 use datafusion::prelude::SessionContext;
 
-/// Replaces DataFusion's `avg` with [`Avg`].
+use crate::aggregates::{Accumulators, WithAccumulators, counted};
+
+/// Replaces DataFusion's `avg` with one whose grouped accumulator over doubles is [`RunAvg`].
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udaf(AggregateUDF::new_from_impl(Avg { inner: avg_udaf() }));
+    ctx.register_udaf(AggregateUDF::new_from_impl(WithAccumulators {
+        inner: avg_udaf(),
+        own: Runs,
+    }));
 }
 
-/// DataFusion's `avg`, with [`RunAvg`] as its grouped accumulator over doubles.
+/// [`RunAvg`] for `avg` over doubles.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Avg {
-    inner: Arc<AggregateUDF>,
-}
+struct Runs;
 
-impl Avg {
-    fn runs_apply(args: &AccumulatorArgs) -> bool {
-        !args.is_distinct
+impl Accumulators for Runs {
+    fn groups_accumulator(&self, args: &AccumulatorArgs) -> Option<Box<dyn GroupsAccumulator>> {
+        let applies = !args.is_distinct
             && args.expr_fields.len() == 1
             && args.expr_fields[0].data_type() == &DataType::Float64
-            && args.return_field.data_type() == &DataType::Float64
-    }
-}
-
-impl AggregateUDFImpl for Avg {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn signature(&self) -> &Signature {
-        self.inner.signature()
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.inner.return_type(arg_types)
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.inner.coerce_types(arg_types)
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        self.inner.accumulator(args)
-    }
-
-    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        self.inner.create_sliding_accumulator(args)
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        self.inner.state_fields(args)
-    }
-
-    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        self.inner.groups_accumulator_supported(args)
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
-        if Self::runs_apply(&args) {
-            return Ok(Box::<RunAvg>::default());
-        }
-        self.inner.create_groups_accumulator(args)
-    }
-
-    fn aliases(&self) -> &[String] {
-        self.inner.aliases()
-    }
-
-    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
-        self.inner.inner().order_sensitivity()
-    }
-
-    fn reverse_expr(&self) -> ReversedUDAF {
-        ReversedUDAF::Identical
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        self.inner.documentation()
+            && args.return_field.data_type() == &DataType::Float64;
+        applies.then(|| Box::<RunAvg>::default() as Box<dyn GroupsAccumulator>)
     }
 }
 
@@ -115,13 +55,6 @@ struct RunAvg {
     counts: Vec<u64>,
     /// The runs of the batch being added: (group, first row, row after the last).
     runs: Vec<(usize, usize, usize)>,
-}
-
-/// Where a value counts: it is not null and the filter (if any) is true there.
-fn counted(values: &dyn Array, filter: Option<&BooleanArray>) -> Option<NullBuffer> {
-    let filter = crate::aggregates::filter_nulls(filter);
-    NullBuffer::union(values.logical_nulls().as_ref(), filter.as_ref())
-        .filter(|n| n.null_count() > 0)
 }
 
 /// Adds each run's values to its group's sum and count. A group's values are added one at a time in row order (as
@@ -275,7 +208,7 @@ impl GroupsAccumulator for RunAvg {
 mod tests {
     use super::*;
     use datafusion::arrow::array::Float64Array;
-    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::datatypes::{Field, FieldRef, Schema};
     use datafusion::functions_aggregate::average::avg_udaf;
     use datafusion::logical_expr::function::AccumulatorArgs;
     use datafusion::physical_expr::expressions::col;
