@@ -91,8 +91,8 @@ def test_the_cli_paginates_automatically(aws_cli, table):
 
 
 def test_large_results_stream_through_pages_in_order(tsq, aws_cli):
-    """A result of many pages is paged while the query still produces it: the CLI's automatic pagination and
-    boto3's paginator both get every row, in order."""
+    """A result of many pages, taken from the query's result stream as they are encoded: the CLI's automatic
+    pagination and boto3's paginator both get every row, in order, and the last page's status is final."""
     sql = ("SELECT a.x * 10000 + b.y AS n, CAST(b.y AS varchar) AS s FROM UNNEST(sequence(0, 11)) AS a(x) "
            "CROSS JOIN UNNEST(sequence(1, 10000)) AS b(y) ORDER BY 1")
     pages = list(tsq.get_paginator("query").paginate(QueryString=sql))
