@@ -1,6 +1,7 @@
 //! Integer arithmetic that fails on overflow, as Trino's does (`bigint addition overflow: 9223372036854775807 +
 //! 1`), where DataFusion's wraps around silently. After type coercion, the analyzer rule [`CheckedArithmetic`]
-//! turns `+`, `-` and `*` on integers into [`Checked`] calls, named as the operators were.
+//! turns `+`, `-` and `*` on integers into [`Checked`] calls, and a negation of a signed integer into a
+//! [`CheckedNegate`] call (`bigint negation overflow: -9223372036854775808`), named as the operators were.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_expr_common::datum::apply;
 
-/// Turns integer `+`, `-` and `*` into [`Checked`] calls.
+/// Turns integer `+`, `-` and `*` into [`Checked`] calls, and integer negations into [`CheckedNegate`] calls.
 #[derive(Debug, Default)]
 pub struct CheckedArithmetic;
 
@@ -68,6 +69,17 @@ pub(crate) fn rewrite_keeping_names(
 }
 
 fn checked(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    if let Expr::Negative(inner) = &e {
+        if !inner.get_type(schema).is_ok_and(|t| t.is_signed_integer()) {
+            return Ok(Transformed::no(e));
+        }
+        let func = Arc::new(ScalarUDF::new_from_impl(CheckedNegate::default()));
+        let args = vec![(**inner).clone()];
+        return Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {
+            func,
+            args,
+        })));
+    }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
     };
@@ -210,5 +222,81 @@ impl ScalarUDFImpl for Checked {
         };
         // Arrow's checked kernels fail on overflow, as DataFusion's operators (their wrapping twins) do not.
         apply(left, right, kernel).map_err(|_| self.overflow(left, right, args.number_rows))
+    }
+}
+
+/// The negation of a signed integer, failing on the smallest value (which has no positive twin), as Trino's does.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CheckedNegate {
+    signature: Signature,
+}
+
+impl Default for CheckedNegate {
+    fn default() -> Self {
+        Self {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for CheckedNegate {
+    fn name(&self) -> &str {
+        "checked_negate"
+    }
+
+    /// The operator's own name (`(- a)`), so that the plan's column names stay as they were.
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        let [value] = args else {
+            return exec_err!("checked_negate takes one argument");
+        };
+        Ok(format!("(- {})", value.schema_name()))
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[0].clone())
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(
+            self.name(),
+            args.arg_fields[0].data_type().clone(),
+            args.arg_fields[0].is_nullable(),
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [value] = args.args.as_slice() else {
+            return exec_err!("checked_negate takes one argument");
+        };
+        let scalar = matches!(value, ColumnarValue::Scalar(_));
+        let array = value.to_array(if scalar { 1 } else { args.number_rows })?;
+        // Arrow's `neg` fails on overflow, as its wrapping twin (DataFusion's operator) does not.
+        let negated = numeric::neg(&array).map_err(|_| {
+            let kind = match array.data_type() {
+                DataType::Int32 => "integer",
+                DataType::Int16 => "smallint",
+                DataType::Int8 => "tinyint",
+                _ => "bigint",
+            };
+            // The one value without a negation: the type's smallest.
+            let smallest = cast(&array, &DataType::Int64)
+                .ok()
+                .and_then(|a| a.as_primitive::<Int64Type>().iter().flatten().min());
+            match smallest {
+                Some(v) => DataFusionError::Execution(format!("{kind} negation overflow: {v}")),
+                None => DataFusionError::Execution(format!("{kind} negation overflow")),
+            }
+        })?;
+        Ok(if scalar {
+            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(
+                &negated, 0,
+            )?)
+        } else {
+            ColumnarValue::Array(negated)
+        })
     }
 }
