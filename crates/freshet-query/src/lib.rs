@@ -230,12 +230,7 @@ impl QueryEngine {
             self.on_query_runtime(
                 async move { this.start_here(&scope, &sql, &progress, limits).await },
             );
-        match limits.deadline {
-            Some((deadline, limit)) => tokio::time::timeout_at(deadline, start)
-                .await
-                .unwrap_or_else(|_| Err(streaming::time_limit_exceeded(limit))),
-            None => start.await,
-        }
+        limits.bound(start).await
     }
 
     /// Runs `work` on the query engine's CPU runtime. Dropping the returned future (a cancelled query, or one past

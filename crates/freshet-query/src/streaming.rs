@@ -99,12 +99,7 @@ impl ResultStream {
                 }
                 Ok(true)
             };
-            let outcome = match limits.deadline {
-                Some((deadline, limit)) => tokio::time::timeout_at(deadline, run)
-                    .await
-                    .unwrap_or_else(|_| Err(time_limit_exceeded(limit))),
-                None => run.await,
-            };
+            let outcome = limits.bound(run).await;
             let last = match outcome {
                 Ok(false) => return,
                 Ok(true) => Ok(Next::End {
@@ -231,8 +226,20 @@ pub(crate) struct Limits {
     pub result_bytes: usize,
 }
 
+impl Limits {
+    /// `work`, failed with Trino's error once the deadline passes.
+    pub async fn bound<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        match self.deadline {
+            Some((deadline, limit)) => tokio::time::timeout_at(deadline, work)
+                .await
+                .unwrap_or_else(|_| Err(time_limit_exceeded(limit))),
+            None => work.await,
+        }
+    }
+}
+
 /// Trino's error for a query that ran past its time limit, which Timestream's engine reports.
-pub(crate) fn time_limit_exceeded(limit: Duration) -> Error {
+fn time_limit_exceeded(limit: Duration) -> Error {
     Error::Execution(format!(
         "Query exceeded maximum time limit of {}",
         succinct(limit)
