@@ -101,6 +101,21 @@ fn checked(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     })))
 }
 
+/// Trino's name for an integer type, and its range. Unsigned integers (from DataFusion's own functions, such as
+/// `cardinality`) are bigints to Trino.
+fn trino_integer(t: &DataType) -> (&'static str, i64, i64) {
+    match t {
+        DataType::Int32 => ("integer", i64::from(i32::MIN), i64::from(i32::MAX)),
+        DataType::Int16 => ("smallint", i64::from(i16::MIN), i64::from(i16::MAX)),
+        DataType::Int8 => ("tinyint", i64::from(i8::MIN), i64::from(i8::MAX)),
+        DataType::UInt32 => ("bigint", 0, i64::from(u32::MAX)),
+        DataType::UInt16 => ("bigint", 0, i64::from(u16::MAX)),
+        DataType::UInt8 => ("bigint", 0, i64::from(u8::MAX)),
+        DataType::UInt64 => ("bigint", 0, i64::MAX),
+        _ => ("bigint", i64::MIN, i64::MAX),
+    }
+}
+
 /// An integer `+`, `-` or `*` that fails on overflow.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Checked {
@@ -135,18 +150,7 @@ impl Checked {
             Operator::Minus => ("subtraction", "-"),
             _ => ("multiplication", "*"),
         };
-        // Trino's name for the type and its range. Unsigned integers (from DataFusion's own functions, such as
-        // `cardinality`) are bigints to Trino.
-        let (kind, min, max) = match left.data_type() {
-            DataType::Int32 => ("integer", i64::from(i32::MIN), i64::from(i32::MAX)),
-            DataType::Int16 => ("smallint", i64::from(i16::MIN), i64::from(i16::MAX)),
-            DataType::Int8 => ("tinyint", i64::from(i8::MIN), i64::from(i8::MAX)),
-            DataType::UInt32 => ("bigint", 0, i64::from(u32::MAX)),
-            DataType::UInt16 => ("bigint", 0, i64::from(u16::MAX)),
-            DataType::UInt8 => ("bigint", 0, i64::from(u8::MAX)),
-            DataType::UInt64 => ("bigint", 0, i64::MAX),
-            _ => ("bigint", i64::MIN, i64::MAX),
-        };
+        let (kind, min, max) = trino_integer(&left.data_type());
         let unlocated = || DataFusionError::Execution(format!("{kind} {word} overflow"));
         let as_i64 = |v: &ColumnarValue| {
             v.to_array(rows)
@@ -276,20 +280,9 @@ impl ScalarUDFImpl for CheckedNegate {
         let array = value.to_array(if scalar { 1 } else { args.number_rows })?;
         // Arrow's `neg` fails on overflow, as its wrapping twin (DataFusion's operator) does not.
         let negated = numeric::neg(&array).map_err(|_| {
-            let kind = match array.data_type() {
-                DataType::Int32 => "integer",
-                DataType::Int16 => "smallint",
-                DataType::Int8 => "tinyint",
-                _ => "bigint",
-            };
-            // The one value without a negation: the type's smallest.
-            let smallest = cast(&array, &DataType::Int64)
-                .ok()
-                .and_then(|a| a.as_primitive::<Int64Type>().iter().flatten().min());
-            match smallest {
-                Some(v) => DataFusionError::Execution(format!("{kind} negation overflow: {v}")),
-                None => DataFusionError::Execution(format!("{kind} negation overflow")),
-            }
+            // The one value without a negation is the type's smallest.
+            let (kind, smallest, _) = trino_integer(array.data_type());
+            DataFusionError::Execution(format!("{kind} negation overflow: {smallest}"))
         })?;
         Ok(if scalar {
             ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(
