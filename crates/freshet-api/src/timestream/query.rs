@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::database::scope;
-use super::results::{Finished, MorePages, PAGE_BYTES, Page, QueryTask};
+use super::results::{Finished, MorePages, PAGE_BYTES, Page, QueryTask, running_status};
 use super::validate::Violations;
 use crate::AppState;
 use crate::auth::VerifiedRequest;
@@ -486,14 +486,7 @@ impl Pager {
                 "CumulativeBytesScanned": bytes,
                 "CumulativeBytesMetered": bytes.max(MIN_METERED_BYTES),
             }),
-            None => {
-                let now = self.progress.now();
-                json!({
-                    "ProgressPercentage": now.percent,
-                    "CumulativeBytesScanned": now.bytes_scanned,
-                    "CumulativeBytesMetered": now.bytes_scanned,
-                })
-            }
+            None => running_status(self.progress.now()),
         }
     }
 }

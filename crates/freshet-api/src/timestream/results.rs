@@ -300,20 +300,23 @@ pub enum Page {
 /// token of its own (`<id>.0~<n>`): SDK paginators stop when a token repeats. The bytes metered so far are the
 /// bytes scanned so far; the 10 MB minimum is applied when the query ends.
 fn running_response(query_id: &str, column_info: &str, poll: u32, status: Status) -> String {
-    let Status {
-        percent,
-        bytes_scanned,
-    } = status;
     response(
         query_id,
         "[]",
         column_info,
         Some(format!("{}~{poll}", token(query_id, 0))),
-        &format!(
-            "{{\"ProgressPercentage\":{percent:?},\"CumulativeBytesScanned\":{bytes_scanned},\
-             \"CumulativeBytesMetered\":{bytes_scanned}}}"
-        ),
+        &running_status(status).to_string(),
     )
+}
+
+/// `QueryStatus` while a query runs: its progress, and as many bytes metered as scanned so far (the 10 MB minimum
+/// is applied when it ends).
+pub fn running_status(status: Status) -> Json {
+    serde_json::json!({
+        "ProgressPercentage": status.percent,
+        "CumulativeBytesScanned": status.bytes_scanned,
+        "CumulativeBytesMetered": status.bytes_scanned,
+    })
 }
 
 fn token(query_id: &str, page: usize) -> String {
