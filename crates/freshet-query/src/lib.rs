@@ -50,6 +50,7 @@ use datafusion::datasource::source_as_provider;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SessionState, SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use freshet_meta::{MetadataStore, Scope};
 use freshet_storage::Storage;
@@ -301,6 +302,11 @@ impl QueryEngine {
             None => physical.schema(),
         };
         let end = move || {
+            if tracing::enabled!(target: "freshet_query::plan", tracing::Level::DEBUG) {
+                // A kept plan's metrics add up over every run of it.
+                let plan = DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true);
+                tracing::debug!(target: "freshet_query::plan", "the plan and its metrics:\n{plan}");
+            }
             if let Some(kept) = kept
                 && let Some(snapshots) = reads.snapshots()
             {
