@@ -10,6 +10,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -95,7 +96,13 @@ struct QueryCounts(freshet_query::QueryEngine);
 
 impl Collector for QueryCounts {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let (file_loads, file_bytes) = self.0.file_cache();
         let counts = [
+            (
+                "query_file_cache_loads",
+                "Data files read whole into memory for queries (each is kept until less recently used files make room)",
+                file_loads,
+            ),
             (
                 "query_plans_reused",
                 "Queries run on the kept plan of an earlier run of the same SQL instead of planning it again",
@@ -112,7 +119,14 @@ impl Collector for QueryCounts {
             let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
             counter.encode(metric)?;
         }
-        Ok(())
+        let gauge = ConstGauge::new(file_bytes as i64);
+        let metric = encoder.encode_descriptor(
+            "query_file_cache_bytes",
+            "Bytes of data files kept in memory for queries",
+            None,
+            gauge.metric_type(),
+        )?;
+        gauge.encode(metric)
     }
 }
 

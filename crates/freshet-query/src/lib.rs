@@ -10,6 +10,7 @@ mod checked_sum;
 mod coop;
 mod dialect;
 mod errors;
+mod file_cache;
 mod formats;
 mod functions;
 mod lenient;
@@ -108,6 +109,9 @@ pub struct QueryEngine {
 /// The most a query's result may hold by default: Timestream's quota on query result data, 5 GB.
 pub const DEFAULT_RESULT_LIMIT: usize = 5 << 30;
 
+/// The bytes of data files kept in memory for queries by default.
+pub const DEFAULT_FILE_CACHE_BYTES: u64 = 1 << 30;
+
 /// DataFusion's analyzer rules, with Trino's integer literals before them (ahead of type coercion) and, after
 /// them, checked integer arithmetic and `try`'s lenient calls.
 fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
@@ -172,7 +176,8 @@ impl QueryEngine {
         runtime: tokio::runtime::Handle,
     ) -> Result<Self> {
         let env = Arc::new(RuntimeEnv::default());
-        let files = DataFiles::register(&env, &storage).map_err(internal)?;
+        let cache = file_cache::FileCache::new(DEFAULT_FILE_CACHE_BYTES);
+        let files = DataFiles::register(&env, &storage, cache).map_err(internal)?;
         let session = Arc::new(session(&env)?);
         Ok(Self {
             meta,
@@ -183,6 +188,15 @@ impl QueryEngine {
             plans: Arc::default(),
             result_limit: DEFAULT_RESULT_LIMIT,
         })
+    }
+
+    /// Keeps at most `bytes` of data files in memory for queries (none for 0), instead of
+    /// [`DEFAULT_FILE_CACHE_BYTES`].
+    pub fn with_file_cache(self, bytes: u64) -> Result<Self> {
+        let cache = file_cache::FileCache::new(bytes);
+        let files = DataFiles::register(self.session.runtime_env(), &self.storage, cache)
+            .map_err(internal)?;
+        Ok(Self { files, ..self })
     }
 
     /// Queries whose result holds more than `bytes` (of Arrow arrays) fail instead of running on.
@@ -529,6 +543,12 @@ impl QueryEngine {
     /// How many of those runs also ran the physical plan of the kept plan's last run.
     pub fn physical_plans_reused(&self) -> u64 {
         self.plans.physical_reused()
+    }
+
+    /// How many data files queries have read whole into memory, and the bytes of those kept there.
+    pub fn file_cache(&self) -> (u64, u64) {
+        let cache = self.files.cache();
+        (cache.loads(), cache.kept_bytes())
     }
 }
 

@@ -40,33 +40,52 @@ use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
+use crate::file_cache::FileCache;
+
 /// How queries reach data files: the storage engine's object store, registered under one URL in the runtime that
-/// every query shares, and a reader factory that caches Parquet footers across queries (file names never repeat).
+/// every query shares, and a reader factory that caches Parquet footers across queries (file names never repeat)
+/// and serves files kept in memory by the [`FileCache`].
 #[derive(Debug, Clone)]
 pub struct DataFiles {
     url: ObjectStoreUrl,
     readers: Arc<dyn ParquetFileReaderFactory>,
+    cache: Arc<FileCache>,
 }
 
 impl DataFiles {
-    pub fn register(env: &RuntimeEnv, storage: &Storage) -> Result<Self> {
+    pub fn register(env: &RuntimeEnv, storage: &Storage, cache: FileCache) -> Result<Self> {
         let url = ObjectStoreUrl::parse("freshet://data/")?;
         env.register_object_store(url.as_ref(), storage.objects());
-        let readers = Arc::new(WithPageIndex(CachedParquetFileReaderFactory::new(
-            storage.objects(),
-            env.cache_manager.get_file_metadata_cache(),
-        )));
-        Ok(Self { url, readers })
+        let cache = Arc::new(cache);
+        let readers = Arc::new(Readers {
+            footers: CachedParquetFileReaderFactory::new(
+                storage.objects(),
+                env.cache_manager.get_file_metadata_cache(),
+            ),
+            cache: Arc::clone(&cache),
+        });
+        Ok(Self {
+            url,
+            readers,
+            cache,
+        })
+    }
+
+    pub fn cache(&self) -> &FileCache {
+        &self.cache
     }
 }
 
-/// Readers whose metadata always includes the page index, so that the footer cache keeps it too. DataFusion's opener
+/// Readers whose metadata always includes the page index, so that the footer cache keeps it too (DataFusion's opener
 /// asks for the footer alone and loads the page index afterwards, outside the cache: every query would read and
-/// parse it again.
+/// parse it again), and whose data comes from the files kept in memory.
 #[derive(Debug)]
-struct WithPageIndex(CachedParquetFileReaderFactory);
+struct Readers {
+    footers: CachedParquetFileReaderFactory,
+    cache: Arc<FileCache>,
+}
 
-impl ParquetFileReaderFactory for WithPageIndex {
+impl ParquetFileReaderFactory for Readers {
     fn create_reader(
         &self,
         partition_index: usize,
@@ -74,25 +93,52 @@ impl ParquetFileReaderFactory for WithPageIndex {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> Result<Box<dyn AsyncFileReader + Send>> {
-        let inner = self
-            .0
-            .create_reader(partition_index, file, metadata_size_hint, metrics)?;
-        Ok(Box::new(PageIndexReader(inner)))
+        let path = file.object_meta.location.to_string();
+        let size = file.object_meta.size;
+        let inner =
+            self.footers
+                .create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        Ok(Box::new(Reader {
+            inner,
+            path,
+            size,
+            cache: Arc::clone(&self.cache),
+        }))
     }
 }
 
-struct PageIndexReader(Box<dyn AsyncFileReader + Send>);
+struct Reader {
+    inner: Box<dyn AsyncFileReader + Send>,
+    path: String,
+    size: u64,
+    cache: Arc<FileCache>,
+}
 
-impl AsyncFileReader for PageIndexReader {
+impl AsyncFileReader for Reader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        self.0.get_bytes(range)
+        Box::pin(async move {
+            let mut got = self.get_byte_ranges(vec![range]).await?;
+            Ok(got.pop().unwrap_or_default())
+        })
     }
 
     fn get_byte_ranges(
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        self.0.get_byte_ranges(ranges)
+        Box::pin(async move {
+            let Self {
+                inner,
+                path,
+                size,
+                cache,
+            } = self;
+            let whole = async || inner.get_bytes(0..*size).await;
+            match cache.ranges(path, *size, &ranges, whole).await {
+                Some(got) => got,
+                None => inner.get_byte_ranges(ranges).await,
+            }
+        })
     }
 
     fn get_metadata<'a>(
@@ -103,7 +149,7 @@ impl AsyncFileReader for PageIndexReader {
             .cloned()
             .unwrap_or_default()
             .with_page_index_policy(PageIndexPolicy::Optional);
-        Box::pin(async move { self.0.get_metadata(Some(&options)).await })
+        Box::pin(async move { self.inner.get_metadata(Some(&options)).await })
     }
 }
 

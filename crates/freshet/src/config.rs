@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// [env: FRESHET_QUERY_RESULT_LIMIT_BYTES]
     #[arg(long, value_name = "BYTES")]
     pub query_result_limit_bytes: Option<String>,
+    /// Bytes of data files kept in memory for queries, least recently used first out; files over an eighth of it
+    /// (or over 64 MiB) are read by ranges instead; 0 keeps none [default: 1073741824]
+    /// [env: FRESHET_QUERY_FILE_CACHE_BYTES]
+    #[arg(long, value_name = "BYTES")]
+    pub query_file_cache_bytes: Option<String>,
 }
 
 /// The keys a `--config` file may hold.
@@ -70,6 +75,7 @@ struct FileConfig {
     query_wait_ms: Option<u64>,
     query_timeout_ms: Option<u64>,
     query_result_limit_bytes: Option<u64>,
+    query_file_cache_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +98,7 @@ pub struct ServeConfig {
     pub query_wait: std::time::Duration,
     pub query_timeout: std::time::Duration,
     pub query_result_limit: usize,
+    pub query_file_cache_bytes: u64,
     pub master_key_file: Option<PathBuf>,
     pub account_id: Option<AccountId>,
     pub root_access_key: Option<(AccessKeyId, Secret)>,
@@ -201,6 +208,13 @@ impl ServeConfig {
             file.query_result_limit_bytes,
             5 << 30,
         )?;
+        let query_file_cache_bytes = number(
+            "--query-file-cache-bytes",
+            args.query_file_cache_bytes,
+            "FRESHET_QUERY_FILE_CACHE_BYTES",
+            file.query_file_cache_bytes,
+            freshet_query::DEFAULT_FILE_CACHE_BYTES,
+        )?;
 
         let account_id = env_get("FRESHET_ACCOUNT_ID")
             .map(|s| AccountId::parse(&s).context("FRESHET_ACCOUNT_ID"))
@@ -236,6 +250,7 @@ impl ServeConfig {
             query_wait: std::time::Duration::from_millis(query_wait_ms),
             query_timeout: std::time::Duration::from_millis(query_timeout_ms.max(1)),
             query_result_limit: usize::try_from(query_result_limit).unwrap_or(usize::MAX),
+            query_file_cache_bytes,
             master_key_file: env_get("FRESHET_MASTER_KEY_FILE").map(PathBuf::from),
             account_id,
             root_access_key,

@@ -97,6 +97,8 @@ async fn serve(config: ServeConfig, query_runtime: &tokio::runtime::Runtime) -> 
         query_runtime.handle().clone(),
     )
     .context("could not set up the query engine")?
+    .with_file_cache(config.query_file_cache_bytes)
+    .context("could not set up the query engine")?
     .with_result_limit(config.query_result_limit);
     let identity = Identity::new(Arc::clone(&store), master, Arc::clone(&clock));
     let boot = identity

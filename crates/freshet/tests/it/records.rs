@@ -701,6 +701,10 @@ fn physical_plans_reused(server: &Server) -> u64 {
     counter(server, "freshet_query_physical_plans_reused_total")
 }
 
+fn gauge(server: &Server, name: &str) -> u64 {
+    counter(server, name)
+}
+
 fn counter(server: &Server, name: &str) -> u64 {
     let (_, metrics) = http_get(&server.url, "/metrics");
     metrics
@@ -734,6 +738,60 @@ async fn until_physical_plan_reused(server: &Server, sql: &str) -> (Vec<Vec<Stri
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A query reads each data file it scans into memory once, and later queries read it there: the kept bytes are the
+/// file's size on disk. A server that keeps no files answers the same.
+#[tokio::test]
+async fn queries_read_a_data_file_into_memory_once() {
+    let (dir, env) = persisting(&[]);
+    let server = Server::start_in(dir.path(), &env);
+    let w = setup(&server, "kept", "tbl").await;
+    let now = now_ms();
+    let records = (0..50)
+        .map(|i| {
+            let host = format!("h{}", i % 5);
+            single(&host, "cpu", &i.to_string(), "DOUBLE", now - 1000 + i)
+        })
+        .collect();
+    write_all(&w, "kept", "tbl", records).await;
+    let sql = "SELECT host, count(*), sum(measure_value::double) FROM kept.tbl GROUP BY host ORDER BY host";
+    let expected: Vec<Vec<String>> = (0..5)
+        .map(|h| {
+            let sum: i64 = (0..50).filter(|i| i % 5 == h).sum();
+            vec![format!("h{h}"), "10".into(), format!("{sum}.0")]
+        })
+        .collect();
+    // Once the rows are all in the data file, that file is read from disk once.
+    assert_eq!(until_physical_plan_reused(&server, sql).await.0, expected);
+    let objects = dir.path().join("objects");
+    let files: Vec<_> = walk(&objects)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let size = std::fs::metadata(&files[0]).unwrap().len();
+    let kept = |server: &Server| {
+        let bytes = gauge(server, "freshet_query_file_cache_bytes");
+        (
+            counter(server, "freshet_query_file_cache_loads_total"),
+            bytes,
+        )
+    };
+    assert_eq!(kept(&server), (1, size));
+    for _ in 0..3 {
+        assert_eq!(rows(&server, sql).await.1, expected);
+    }
+    assert_eq!(kept(&server), (1, size), "the kept file is read again");
+    drop(server);
+
+    let mut env = env;
+    env.push(("FRESHET_QUERY_FILE_CACHE_BYTES", "0"));
+    let server = Server::start_in(dir.path(), &env);
+    for _ in 0..2 {
+        assert_eq!(rows(&server, sql).await.1, expected);
+    }
+    assert_eq!(kept(&server), (0, 0));
 }
 
 /// Once a table's rows are all in data files, a repeated query runs the physical plan of its last run again, and
