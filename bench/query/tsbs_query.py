@@ -12,6 +12,10 @@ whose per-field response parsing costs far more than the query on large results)
 
 With --work DIR the generated and loaded dataset is kept and reused by later runs with the same size.
 
+With --client rust --client-alone, each query's pages are also recorded and served again, in order, by a server in
+this process that does nothing else; the query client's time against it (the "client alone" column) is what the
+client costs by itself: signing, HTTP and parsing every page.
+
 Run: scripts/bench-query (builds the release binary and installs the pinned packages first).
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import http.client
+import http.server
 import json
 import math
 import os
@@ -280,8 +285,8 @@ class RustTimer:
     """Times queries through the AWS SDK for Rust: `query-client` (crates/freshet-bench) runs the warm-up and timed
     runs itself and reports the median, so Python's own costs stay out of the figure."""
 
-    def __init__(self, fr: Freshet, binary: Path):
-        self.proc = subprocess.Popen([str(binary), "--endpoint", fr.url], stdin=subprocess.PIPE,
+    def __init__(self, url: str, binary: Path):
+        self.proc = subprocess.Popen([str(binary), "--endpoint", url], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
 
     def timed(self, sql: str, warmup: int, runs: int) -> tuple[float, int]:
@@ -293,6 +298,52 @@ class RustTimer:
             raise RuntimeError(rest[0] if rest else "query-client exited")
         median, rows = rest[0].split()
         return float(median), int(rows)
+
+
+class Replay:
+    """An HTTP server, on a thread of this process, that answers each request with the next of a query's recorded
+    pages, in order and over again: a query client timed against it measures the client's own cost."""
+
+    def __init__(self):
+        replay = self
+        self.pages: list[bytes] = []
+        self.next = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                page = replay.pages[replay.next % len(replay.pages)]
+                replay.next += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def record(self, fr: Freshet, sql: str) -> None:
+        """Fetches every page of `sql` from Freshet, to be served from the first on."""
+        conn = http.client.HTTPConnection(fr.url.split("://", 1)[1], timeout=600)
+        pages, token = [], None
+        while True:
+            req = {"QueryString": sql, **({"NextToken": token} if token else {})}
+            body = json.dumps(req)
+            conn.request("POST", "/", body=body, headers=sign(fr.url, "Query", body))
+            page = conn.getresponse().read()
+            pages.append(page)
+            token = json.loads(page).get("NextToken")
+            if not token:
+                break
+        conn.close()
+        self.pages, self.next = pages, 0
 
 
 def timed(run, warmup: int, runs: int) -> tuple[float, int]:
@@ -322,7 +373,12 @@ def main() -> None:
     ap.add_argument("--client", choices=["http", "boto3", "rust"], default="http",
                     help="how Freshet is queried: signed HTTP requests parsed with json (default), boto3, or the AWS "
                          "SDK for Rust (target/release/query-client: cargo build --release -p freshet-bench)")
+    ap.add_argument("--client-alone", action="store_true",
+                    help="with --client rust: also time the client against a server replaying each query's recorded "
+                         "pages (the client's own cost, in a column of its own)")
     args = ap.parse_args()
+    if args.client_alone and args.client != "rust":
+        raise SystemExit("--client-alone needs --client rust")
 
     work = args.work or Path(tempfile.mkdtemp(prefix="freshet-query-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -355,14 +411,18 @@ def main() -> None:
             print(f"loaded in {took:.1f} s ({n * len(MEASURES) / took:,.0f} values/s)", file=sys.stderr)
             marker.write_text(json.dumps({**wanted, "end_s": end_s}))
         if args.client == "rust":
-            rust = RustTimer(fr, args.server_bin.parent / "query-client")
+            rust = RustTimer(fr.url, args.server_bin.parent / "query-client")
             freshet_timed = rust.timed
+        if args.client_alone:
+            replay = Replay()
+            alone = RustTimer(replay.url, args.server_bin.parent / "query-client")
         else:
             freshet_run = http_runner(fr) if args.client == "http" else boto3_runner(fr)
             freshet_timed = lambda sql, warmup, runs: timed(freshet_run(sql), warmup, runs)  # noqa: E731
+        extra = (" client alone (ms) |", "---|") if args.client_alone else ("", "")
         print("| query | Freshet (ms) | DuckDB native (ms) | DuckDB Parquet (ms) | Freshet / native | "
-              "Freshet / Parquet | rows |")
-        print("|---|---|---|---|---|---|---|")
+              f"Freshet / Parquet | rows |{extra[0]}")
+        print(f"|---|---|---|---|---|---|---|{extra[1]}")
         ratios_native, ratios_parquet = [], []
         for name, ts_sql, duck_sql in queries(end_s):
             if args.only and name not in args.only:
@@ -382,10 +442,18 @@ def main() -> None:
                       file=sys.stderr)
             ratios_native.append(f_s / n_s)
             ratios_parquet.append(f_s / p_s)
+            alone_ms = ""
+            if args.client_alone:
+                replay.record(fr, ts_sql)
+                a_s, a_rows = alone.timed(ts_sql, args.warmup, args.runs)
+                alone_ms = f" {a_s * 1000:.1f} |"
+                if a_rows != f_rows:
+                    print(f"warning: {name}: the replay gave {a_rows} rows, Freshet {f_rows}", file=sys.stderr)
             print(f"| {name} | {f_s * 1000:.1f} | {n_s * 1000:.1f} | {p_s * 1000:.1f} | {f_s / n_s:.2f} | "
-                  f"{f_s / p_s:.2f} | {f_rows} |", flush=True)
+                  f"{f_s / p_s:.2f} | {f_rows} |{alone_ms}", flush=True)
         geo = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))  # noqa: E731
-        print(f"| **geometric mean** | | | | **{geo(ratios_native):.2f}** | **{geo(ratios_parquet):.2f}** | |")
+        print(f"| **geometric mean** | | | | **{geo(ratios_native):.2f}** | **{geo(ratios_parquet):.2f}** | |"
+              f"{' |' if args.client_alone else ''}")
     finally:
         fr.stop()
 
