@@ -311,6 +311,9 @@ class Replay:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The headers and the body go out in two writes: without TCP_NODELAY, the second waits for the
+            # client's delayed ACK (40 ms).
+            disable_nagle_algorithm = True
 
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
