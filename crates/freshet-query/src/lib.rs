@@ -26,6 +26,7 @@ mod reduce;
 pub mod reference;
 mod regexp_fn;
 mod run_avg;
+mod runs;
 mod sequence;
 mod show;
 mod sorted;
@@ -141,6 +142,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
         .with_runtime_env(Arc::clone(env))
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(sorted::PartialSorts))
+        .with_physical_optimizer_rule(Arc::new(runs::RunsAggregates))
         .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
         .with_analyzer_rules(analyzer_rules());
     // Array subscripts are Trino's, asked before DataFusion's field-access planner.

@@ -482,13 +482,13 @@ async fn acknowledged_writes_survive_kill_and_persisted_files_serve_queries() {
     );
 }
 
-/// Data files are sorted by the partition key's dimension first, with nulls last, and say so: a query ordered by
-/// it sorts each host's rows apart (DataFusion's `PartialSortExec`) instead of the whole result, and still answers
-/// exactly, whatever the direction and wherever the nulls go.
-#[tokio::test]
-async fn an_order_by_the_partition_key_sorts_data_files_by_parts() {
-    let (dir, env) = persisting(&[]);
-    let server = Server::start_in(dir.path(), &env);
+/// Creates `sorted.tbl`, partitioned by an optional `host`, and writes 330 rows of `cpu` to it: 300 of ten hosts,
+/// out of order, and 30 without a host; waits for them to be persisted, all in one data file. Returns each row's
+/// host, time in milliseconds and value.
+async fn hosts_in_one_file(
+    server: &Server,
+    data_dir: &std::path::Path,
+) -> Vec<(Option<String>, i64, i64)> {
     let w = server.timestream().await;
     w.create_database()
         .database_name("sorted")
@@ -512,9 +512,8 @@ async fn an_order_by_the_partition_key_sorts_data_files_by_parts() {
         .send()
         .await
         .unwrap();
-    // 300 rows of ten hosts, written out of order, and 30 rows without a host.
     let now = now_ms();
-    let mut expected: Vec<(Option<String>, i64)> = Vec::new();
+    let mut written = Vec::new();
     let mut records = Vec::new();
     for k in 0..330i64 {
         let time = now - 1_000 * ((k * 7919) % 330);
@@ -532,8 +531,75 @@ async fn an_order_by_the_partition_key_sorts_data_files_by_parts() {
                 .time(time.to_string())
                 .build(),
         );
-        expected.push((host, time));
+        written.push((host, time, k));
     }
+    for chunk in records.chunks(100) {
+        w.write_records()
+            .database_name("sorted")
+            .table_name("tbl")
+            .set_records(Some(chunk.to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let objects = data_dir.join("objects");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while parquet_count(&objects) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no data file");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    written
+}
+
+/// Waits until the physical plan of `sql` has `operator` in it (once the table's rows are all in data files).
+async fn until_planned_with(server: &Server, sql: &str, operator: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, plan) = rows(server, &format!("EXPLAIN {sql}")).await;
+        let physical = plan
+            .iter()
+            .find(|r| r[0] == "physical_plan")
+            .map(|r| r[1].clone())
+            .unwrap();
+        if physical.contains(operator) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{physical}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A `GROUP BY` that starts with the partition key, over data files sorted by it, looks up each run of a group's
+/// rows once (`RunsAggregateExec`), and answers exactly: with the null group, several aggregates (two of them on
+/// two arguments), and a second key.
+#[tokio::test]
+async fn a_group_by_the_partition_key_over_sorted_files_takes_runs() {
+    let (dir, env) = persisting(&[]);
+    let server = Server::start_in(dir.path(), &env);
+    let mut written = hosts_in_one_file(&server, dir.path()).await;
+    runs_answer_exactly(&server, &written).await;
+    // The same hosts again, 400 s earlier, in a second data file: a scan of both files reads each host in two runs.
+    let w = server.timestream().await;
+    let again: Vec<(Option<String>, i64, i64)> = written
+        .iter()
+        .map(|(host, time, value)| (host.clone(), time - 400_000, value + 1_000))
+        .collect();
+    let records: Vec<Record> = again
+        .iter()
+        .map(|(host, time, value)| {
+            let dimension = match host {
+                Some(h) => dim("host", h),
+                None => dim("az", "a"),
+            };
+            Record::builder()
+                .dimensions(dimension)
+                .measure_name("cpu")
+                .measure_value(value.to_string())
+                .measure_value_type(MeasureValueType::Double)
+                .time(time.to_string())
+                .build()
+        })
+        .collect();
     for chunk in records.chunks(100) {
         w.write_records()
             .database_name("sorted")
@@ -545,28 +611,84 @@ async fn an_order_by_the_partition_key_sorts_data_files_by_parts() {
     }
     let objects = dir.path().join("objects");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while parquet_count(&objects) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no data file");
+    while parquet_count(&objects) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no second data file");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    written.extend(again);
+    runs_answer_exactly(&server, &written).await;
+}
+
+/// Checks `GROUP BY host` and `GROUP BY host, bin(time, 1m)` over `sorted.tbl`, holding the rows `written`, once
+/// their plans take runs: exact counts, sums, minimums and `max_by`, and the same averages and groups as
+/// DataFusion's own aggregation (when the first key is not a column).
+async fn runs_answer_exactly(server: &Server, written: &[(Option<String>, i64, i64)]) {
+    let sql = "SELECT host, count(*), sum(measure_value::double), min(to_milliseconds(time)), \
+               max_by(measure_value::double, time), avg(measure_value::double) \
+               FROM sorted.tbl GROUP BY host ORDER BY host";
+    until_planned_with(server, sql, "RunsAggregateExec").await;
+    type Groups = std::collections::BTreeMap<(bool, Option<String>), Vec<(i64, i64)>>;
+    let mut groups = Groups::default();
+    for (host, time, value) in written {
+        let key = (host.is_none(), host.clone());
+        groups.entry(key).or_default().push((*time, *value));
+    }
+    let want: Vec<Vec<String>> = groups
+        .iter()
+        .map(|((_, host), rows)| {
+            let count = rows.len() as i64;
+            let sum: i64 = rows.iter().map(|r| r.1).sum();
+            let first = rows.iter().map(|r| r.0).min().unwrap();
+            let latest = rows.iter().max_by_key(|r| r.0).unwrap().1;
+            vec![
+                host.clone().unwrap_or("NULL".into()),
+                count.to_string(),
+                format!("{sum}.0"),
+                first.to_string(),
+                format!("{latest}.0"),
+            ]
+        })
+        .collect();
+    let (_, got) = rows(server, sql).await;
+    let got_exact: Vec<Vec<String>> = got.iter().map(|r| r[..5].to_vec()).collect();
+    assert_eq!(got_exact, want);
+    let theirs = sql
+        .replace("GROUP BY host", "GROUP BY concat(host, '')")
+        .replace("SELECT host,", "SELECT concat(host, '') AS host,");
+    let plain = |rows: Vec<Vec<String>>| -> Vec<(String, String)> {
+        rows.into_iter()
+            .map(|r| (r[1].clone(), r[5].clone()))
+            .collect()
+    };
+    assert_eq!(plain(rows(server, &theirs).await.1), plain(got));
+
+    let by_minute = "SELECT host, bin(time, 1m) AS m, count(*), sum(measure_value::double) \
+                     FROM sorted.tbl GROUP BY host, bin(time, 1m) ORDER BY host, m";
+    until_planned_with(server, by_minute, "RunsAggregateExec").await;
+    let theirs = by_minute.replace("GROUP BY host,", "GROUP BY concat(host, ''), host,");
+    let (_, ours) = rows(server, by_minute).await;
+    assert_eq!(rows(server, &theirs).await.1, ours);
+    let counted: usize = ours.iter().map(|r| r[2].parse::<usize>().unwrap()).sum();
+    assert_eq!(counted, written.len());
+}
+
+/// Data files are sorted by the partition key's dimension first, with nulls last, and say so: a query ordered by
+/// it sorts each host's rows apart (DataFusion's `PartialSortExec`) instead of the whole result, and still answers
+/// exactly, whatever the direction and wherever the nulls go.
+#[tokio::test]
+async fn an_order_by_the_partition_key_sorts_data_files_by_parts() {
+    let (dir, env) = persisting(&[]);
+    let server = Server::start_in(dir.path(), &env);
+    let expected: Vec<(Option<String>, i64)> = hosts_in_one_file(&server, dir.path())
+        .await
+        .into_iter()
+        .map(|(host, time, _)| (host, time))
+        .collect();
     // Every row in one data file (the buffers are persisted as one), none left in memory.
     let sql = |order: &str| {
         format!("SELECT host, to_milliseconds(time) FROM sorted.tbl ORDER BY {order}")
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, plan) = rows(&server, &format!("EXPLAIN {}", sql("host, time"))).await;
-        let physical = plan
-            .iter()
-            .find(|r| r[0] == "physical_plan")
-            .map(|r| r[1].clone())
-            .unwrap();
-        if physical.contains("PartialSortExec") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{physical}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_planned_with(&server, &sql("host, time"), "PartialSortExec").await;
     let text = |(host, time): &(Option<String>, i64)| {
         vec![host.clone().unwrap_or("NULL".into()), time.to_string()]
     };
