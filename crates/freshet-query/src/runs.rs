@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{partition, take};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, internal_err};
@@ -81,6 +81,17 @@ fn runs(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
     if !plain {
         return None;
     }
+    // Keys that arrow's partition kernel and row format both handle: scalars, strings and dictionaries of them.
+    let input = agg.input().schema();
+    let scalar_keys = group.expr().iter().all(|(e, _)| {
+        e.data_type(&input).is_ok_and(|t| match t {
+            DataType::Dictionary(_, value) => scalar(&value),
+            t => scalar(&t),
+        })
+    });
+    if !scalar_keys {
+        return None;
+    }
     let first = group.expr()[0].0.downcast_ref::<Column>()?;
     (sorted_by(agg.input())? == first.name()).then(|| {
         Arc::new(RunsAggregateExec {
@@ -88,6 +99,20 @@ fn runs(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
             metrics: ExecutionPlanMetricsSet::new(),
         }) as Arc<dyn ExecutionPlan>
     })
+}
+
+fn scalar(t: &DataType) -> bool {
+    t.is_primitive()
+        || matches!(
+            t,
+            DataType::Boolean
+                | DataType::Utf8
+                | DataType::Utf8View
+                | DataType::LargeUtf8
+                | DataType::Binary
+                | DataType::BinaryView
+                | DataType::LargeBinary
+        )
 }
 
 /// The dimension that every data file `plan` scans (under projections and filters) is sorted by first.

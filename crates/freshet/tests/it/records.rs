@@ -513,35 +513,13 @@ async fn hosts_in_one_file(
         .await
         .unwrap();
     let now = now_ms();
-    let mut written = Vec::new();
-    let mut records = Vec::new();
-    for k in 0..330i64 {
-        let time = now - 1_000 * ((k * 7919) % 330);
-        let host = (k >= 30).then(|| format!("h{}", (k * 31) % 10));
-        let dimension = match &host {
-            Some(h) => dim("host", h),
-            None => dim("az", "a"),
-        };
-        records.push(
-            Record::builder()
-                .dimensions(dimension)
-                .measure_name("cpu")
-                .measure_value(k.to_string())
-                .measure_value_type(MeasureValueType::Double)
-                .time(time.to_string())
-                .build(),
-        );
-        written.push((host, time, k));
-    }
-    for chunk in records.chunks(100) {
-        w.write_records()
-            .database_name("sorted")
-            .table_name("tbl")
-            .set_records(Some(chunk.to_vec()))
-            .send()
-            .await
-            .unwrap();
-    }
+    let written: Vec<_> = (0..330i64)
+        .map(|k| {
+            let host = (k >= 30).then(|| format!("h{}", (k * 31) % 10));
+            (host, now - 1_000 * ((k * 7919) % 330), k)
+        })
+        .collect();
+    write_hosts(&w, &written).await;
     let objects = data_dir.join("objects");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while parquet_count(&objects) == 0 {
@@ -549,6 +527,30 @@ async fn hosts_in_one_file(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     written
+}
+
+/// Writes `rows` (host, time in milliseconds, value) to `sorted.tbl` as `cpu`, 100 records a request; a row without
+/// a host has an `az` dimension instead.
+async fn write_hosts(w: &aws_sdk_timestreamwrite::Client, rows: &[(Option<String>, i64, i64)]) {
+    let records: Vec<Record> = rows
+        .iter()
+        .map(|(host, time, value)| {
+            let dimension = match host {
+                Some(h) => dim("host", h),
+                None => dim("az", "a"),
+            };
+            Record::builder()
+                .dimensions(dimension)
+                .measure_name("cpu")
+                .measure_value(value.to_string())
+                .measure_value_type(MeasureValueType::Double)
+                .time(time.to_string())
+                .build()
+        })
+        .collect();
+    for chunk in records.chunks(100) {
+        write_all(w, "sorted", "tbl", chunk.to_vec()).await;
+    }
 }
 
 /// Waits until the physical plan of `sql` has `operator` in it (once the table's rows are all in data files).
@@ -584,31 +586,7 @@ async fn a_group_by_the_partition_key_over_sorted_files_takes_runs() {
         .iter()
         .map(|(host, time, value)| (host.clone(), time - 400_000, value + 1_000))
         .collect();
-    let records: Vec<Record> = again
-        .iter()
-        .map(|(host, time, value)| {
-            let dimension = match host {
-                Some(h) => dim("host", h),
-                None => dim("az", "a"),
-            };
-            Record::builder()
-                .dimensions(dimension)
-                .measure_name("cpu")
-                .measure_value(value.to_string())
-                .measure_value_type(MeasureValueType::Double)
-                .time(time.to_string())
-                .build()
-        })
-        .collect();
-    for chunk in records.chunks(100) {
-        w.write_records()
-            .database_name("sorted")
-            .table_name("tbl")
-            .set_records(Some(chunk.to_vec()))
-            .send()
-            .await
-            .unwrap();
-    }
+    write_hosts(&w, &again).await;
     let objects = dir.path().join("objects");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while parquet_count(&objects) < 2 {
