@@ -6,9 +6,9 @@
 //! aggregates' own `GroupsAccumulator`s the same group indexes DataFusion would. Its output is the aggregation's
 //! it replaces (a partial one's states, for the final aggregation above it, or a single-stage one's values).
 //!
-//! Only plain partial or single-stage aggregations are replaced: no grouping sets, `FILTER`, `DISTINCT`, ordered aggregates, limit
-//! or dynamic filter, and every aggregate with a `GroupsAccumulator`. Runs are a matter of speed only: any input
-//! gives the same groups.
+//! Only plain partial or single-stage aggregations are replaced: no grouping sets, `FILTER`, `DISTINCT`, ordered
+//! aggregates, limit or dynamic filter, every aggregate with a `GroupsAccumulator`, and group keys of scalar, string
+//! or dictionary types. Runs are a matter of speed only: any input gives the same groups.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,8 +17,8 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{partition, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::Result;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result, internal_err};
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
@@ -40,8 +40,8 @@ use futures::StreamExt;
 
 use crate::table::SortedBy;
 
-/// Replaces each plain partial (or single-stage) [`AggregateExec`] whose first group key is the dimension its input's data files are
-/// sorted by with a [`RunsAggregateExec`].
+/// Replaces each plain partial (or single-stage) [`AggregateExec`] whose first group key is the dimension its
+/// input's data files are sorted by with a [`RunsAggregateExec`].
 #[derive(Debug, Default)]
 pub struct RunsAggregates;
 
@@ -324,9 +324,6 @@ impl Groups {
             }
         }
         let all = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
-        if all.num_columns() != self.schema.fields().len() {
-            return internal_err!("RunsAggregateExec: the states do not fit the schema");
-        }
         self.metrics.record_output(all.num_rows());
         let size = self.batch_size.max(1);
         Ok((0..all.num_rows())
