@@ -150,14 +150,17 @@ def test_integer_literals_are_integer_columns(tsq):
 
 
 def test_sum_and_negation_of_bigints_fail_on_overflow(tsq):
-    """Trino's sum adds bigints with its checked addition, and its negation is checked too: an overflow is a
-    QueryExecutionException."""
+    """Trino's sum adds bigints with its checked addition, and its negation and abs are checked too: an overflow is
+    a QueryExecutionException."""
     message = client_error("QueryExecutionException", 400, tsq.query,
                            QueryString="SELECT sum(t.x) FROM (VALUES 9223372036854775807, 1) AS t(x)")
     assert message == "bigint addition overflow: 9223372036854775807 + 1"
     message = client_error("QueryExecutionException", 400, tsq.query,
                            QueryString="SELECT -t.x FROM (VALUES CAST('-9223372036854775808' AS bigint)) AS t(x)")
     assert message == "bigint negation overflow: -9223372036854775808"
+    message = client_error("QueryExecutionException", 400, tsq.query,
+                           QueryString="SELECT abs(t.x) FROM (VALUES CAST('-9223372036854775808' AS bigint)) AS t(x)")
+    assert message == "Value -9223372036854775808 is out of range for abs(bigint)"
 
 
 def test_query_insights_mode_is_validated(tsq):

@@ -153,6 +153,21 @@ fn column_name(qualified: &str) -> String {
 
 /// Timestream's (Trino's) message for a DataFusion error, and the name whose position in the query it is about.
 fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
+    // Trino's `abs` refuses the smallest integer of its type (MathFunctions.abs).
+    if let Some(at) = text.find(" overflow on abs(") {
+        let array = text[..at].rsplit([' ', ':']).next().unwrap_or_default();
+        let value = between(&text[at..], "abs(", ")")?;
+        let sql = match array {
+            "Int32Array" => "integer",
+            "Int16Array" => "smallint",
+            "Int8Array" => "tinyint",
+            _ => "bigint",
+        };
+        return Some((
+            format!("Value {value} is out of range for abs({sql})"),
+            None,
+        ));
+    }
     if let Some(name) = between(text, "No field named ", ". ")
         .or_else(|| between(text, "No field named ", ".\n"))
         .or_else(|| {
