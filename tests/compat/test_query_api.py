@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from compat_support import Server, client_error, make_client, require_binary, unique
+from compat_support import Server, client_error, make_client, require_binary, table_arn, unique
 
 ROWS = 50
 
@@ -163,14 +163,35 @@ def test_sum_and_negation_of_bigints_fail_on_overflow(tsq):
     assert message == "Value -9223372036854775808 is out of range for abs(bigint)"
 
 
-def test_query_insights_mode_is_validated(tsq):
-    """QueryInsights is accepted with a valid mode (Freshet returns no insights) and refused with another."""
-    out = tsq.query(QueryString="SELECT 1", QueryInsights={"Mode": "ENABLED_WITH_RATE_CONTROL"})
-    assert out["Rows"] == [{"Data": [{"ScalarValue": "1"}]}]
+def test_query_insights_tell_the_tables_time_range_and_partition_key_coverage(tsq, aws_cli, table):
+    """QueryInsights with ENABLED_WITH_RATE_CONTROL: the ended query's page carries QueryInsightsResponse (one
+    query a second per account); an invalid mode is refused."""
+    db = table.split(".")[0].strip('"')
+    arn = table_arn(db, "tbl")
+    out = tsq.query(QueryString=f"SELECT count(*) FROM {table} WHERE time > ago(1h)",
+                    QueryInsights={"Mode": "ENABLED_WITH_RATE_CONTROL"})
+    assert out["Rows"] == [{"Data": [{"ScalarValue": str(ROWS)}]}]
+    insights = out["QueryInsightsResponse"]
+    assert insights["QueryTableCount"] == 1
+    assert insights["OutputRows"] == 1
+    assert insights["OutputBytes"] > 0
+    assert insights["QuerySpatialCoverage"]["Max"] == {"Value": 1.0, "TableArn": arn, "PartitionKey": ["measure_name"]}
+    temporal = insights["QueryTemporalRange"]["Max"]
+    assert temporal["TableArn"] == arn
+    assert 3600 * 10**9 <= temporal["Value"] < 3660 * 10**9
+    time.sleep(1.1)
+    # The AWS CLI, with a measure name that the table does not hold: none of its one measure name is read.
+    result = aws_cli("timestream-query", "query", "--query-string",
+                     f"SELECT count(*) FROM {table} WHERE measure_name = 'mem' AND time > ago(1h)",
+                     "--query-insights", "Mode=ENABLED_WITH_RATE_CONTROL")
+    assert result.rc == 0, result.stderr
+    assert result.out["QueryInsightsResponse"]["QuerySpatialCoverage"]["Max"]["Value"] == 0.0
+    assert result.out["QueryInsightsResponse"]["OutputRows"] == 1
     message = client_error("ValidationException", 400, tsq.query, QueryString="SELECT 1",
                            QueryInsights={"Mode": "SOMETIMES"})
     assert message == ("1 validation error detected: Value 'SOMETIMES' at 'queryInsights.mode' failed to satisfy "
                        "constraint: Member must satisfy enum value set: [ENABLED_WITH_RATE_CONTROL, DISABLED]")
+    assert "QueryInsightsResponse" not in tsq.query(QueryString="SELECT 1")
 
 
 def test_prepare_query_validates_and_describes_columns(tsq, aws_cli, table):

@@ -13,6 +13,7 @@ mod errors;
 mod file_cache;
 mod formats;
 mod functions;
+mod insights;
 mod lenient;
 mod library;
 mod literals;
@@ -61,8 +62,9 @@ use errors::{classify, classify_in, position, syntax_error};
 use plans::PlanCache;
 
 pub use dialect::rewrite;
+pub use insights::Insights;
 pub use progress::{Progress, Status};
-pub use streaming::{Next, ResultStream, StreamHandle};
+pub use streaming::{Ended, Next, ResultStream, StreamHandle};
 use table::Reads;
 pub use table::{DataFiles, TimestreamTable};
 pub use timeseries::value_type as timeseries_value_type;
@@ -89,6 +91,8 @@ pub struct QueryResult {
     pub batches: Vec<RecordBatch>,
     /// Bytes of table data the query read.
     pub bytes_scanned: u64,
+    /// Its insights, when they were asked for.
+    pub insights: Option<Arc<Insights>>,
 }
 
 #[derive(Debug, Clone)]
@@ -222,20 +226,33 @@ impl QueryEngine {
 
     /// Runs `sql` for the tables of `scope`, to its end.
     pub async fn run(&self, scope: &Scope, sql: &str) -> Result<QueryResult> {
-        self.stream(scope, sql, Arc::default(), None)
+        self.stream(scope, sql, Arc::default(), None, false)
             .await?
             .collect()
             .await
     }
 
-    /// Starts `sql`, with its progress readable meanwhile through `progress`: its batches as they come. The query
-    /// fails once it has run for `time_limit`, and stops when the stream is dropped.
+    /// As [`QueryEngine::run`], as a boxed future: a query's end runs queries of its own (`insights.rs`), and the
+    /// box keeps the compiler from following that cycle through the futures' types.
+    pub(crate) fn run_boxed(
+        &self,
+        scope: Scope,
+        sql: String,
+    ) -> futures::future::BoxFuture<'static, Result<QueryResult>> {
+        let this = self.clone();
+        Box::pin(async move { this.run(&scope, &sql).await })
+    }
+
+    /// Starts `sql`, with its progress readable meanwhile through `progress`: its batches as they come, and at the
+    /// end its insights when `insights` asks for them. The query fails once it has run for `time_limit`, and stops
+    /// when the stream is dropped.
     pub async fn stream(
         &self,
         scope: &Scope,
         sql: &str,
         progress: Arc<Progress>,
         time_limit: Option<Duration>,
+        insights: bool,
     ) -> Result<ResultStream> {
         let limits = streaming::Limits {
             deadline: time_limit.map(|limit| (tokio::time::Instant::now() + limit, limit)),
@@ -243,10 +260,10 @@ impl QueryEngine {
         };
         let this = self.clone();
         let (scope, sql) = (scope.clone(), sql.to_owned());
-        let start =
-            self.on_query_runtime(
-                async move { this.start_here(&scope, &sql, &progress, limits).await },
-            );
+        let start = self.on_query_runtime(async move {
+            this.start_here(&scope, &sql, &progress, limits, insights)
+                .await
+        });
         limits.bound(start).await
     }
 
@@ -268,6 +285,7 @@ impl QueryEngine {
         original: &str,
         progress: &Progress,
         limits: streaming::Limits,
+        insights: bool,
     ) -> Result<ResultStream> {
         let query = match self.plan(scope, original, true).await? {
             Planned::Show(result) => return Ok(ResultStream::whole(result)),
@@ -317,6 +335,7 @@ impl QueryEngine {
             Some(names) => renamed_schema(&physical.schema(), names),
             None => physical.schema(),
         };
+        let (engine, scope) = (self.clone(), scope.clone());
         let end = move || {
             if tracing::enabled!(target: "freshet_query::plan", tracing::Level::DEBUG) {
                 // A kept plan's metrics add up over every run of it.
@@ -328,7 +347,18 @@ impl QueryEngine {
             {
                 kept.keep_physical(snapshots, physical, runs);
             }
-            reads.bytes()
+            let bytes_scanned = reads.bytes();
+            let scanned = reads.scanned();
+            Box::pin(async move {
+                let insights = match insights {
+                    true => Some(Arc::new(engine.insights(&scope, &scanned).await)),
+                    false => None,
+                };
+                Ended {
+                    bytes_scanned,
+                    insights,
+                }
+            }) as futures::future::BoxFuture<'static, Ended>
         };
         let original = original.to_owned();
         let located = move |e| classify_in(e, Some(&original));

@@ -258,6 +258,7 @@ fn strings(columns: &[&str], rows: Vec<Vec<String>>) -> Result<QueryResult> {
         schema,
         batches: vec![batch],
         bytes_scanned: 0,
+        insights: None,
     })
 }
 
@@ -464,6 +465,7 @@ fn measures_result(measures: &[(String, String, Vec<String>)]) -> Result<QueryRe
         schema,
         batches: vec![batch],
         bytes_scanned: 0,
+        insights: None,
     })
 }
 

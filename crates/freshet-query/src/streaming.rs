@@ -16,6 +16,9 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use futures::future::BoxFuture;
+
+use crate::insights::Insights;
 use crate::{AbortOnDrop, Error, QueryResult, Result};
 
 /// What a result stream gives next.
@@ -23,10 +26,16 @@ use crate::{AbortOnDrop, Error, QueryResult, Result};
 pub enum Next {
     Batch(RecordBatch),
     /// The query has ended: every batch has been given.
-    End {
-        /// Bytes of table data the query read.
-        bytes_scanned: u64,
-    },
+    End(Ended),
+}
+
+/// What is known of a query once it has ended.
+#[derive(Debug, Clone, Default)]
+pub struct Ended {
+    /// Bytes of table data the query read.
+    pub bytes_scanned: u64,
+    /// Its insights, when they were asked for.
+    pub insights: Option<Arc<Insights>>,
 }
 
 /// The batches of a running query, in order.
@@ -37,7 +46,7 @@ pub struct ResultStream {
     /// Bytes of the batches sent and not yet taken.
     queued: Arc<AtomicUsize>,
     /// Set once the end has been given.
-    ended: Option<u64>,
+    ended: Option<Ended>,
     producer: Option<AbortOnDrop<()>>,
 }
 
@@ -53,9 +62,10 @@ impl ResultStream {
         for batch in result.batches {
             let _ = tx.send(Ok(Next::Batch(batch)));
         }
-        let _ = tx.send(Ok(Next::End {
+        let _ = tx.send(Ok(Next::End(Ended {
             bytes_scanned: result.bytes_scanned,
-        }));
+            insights: result.insights,
+        })));
         Self {
             schema: result.schema,
             rx,
@@ -66,15 +76,15 @@ impl ResultStream {
     }
 
     /// Runs `stream` to its end on the current runtime, sending each batch through `prepare` and on to the
-    /// returned stream. `end` is called once the plan has given its last batch, and gives the bytes scanned; errors
-    /// go through `located`.
+    /// returned stream. `end` is called once the plan has given its last batch, and gives what is known of the
+    /// ended query (within the time limit too); errors go through `located`.
     pub(crate) fn spawn(
         schema: SchemaRef,
         mut stream: SendableRecordBatchStream,
         limits: Limits,
         prepare: impl Fn(RecordBatch) -> Result<RecordBatch> + Send + Sync + 'static,
         located: impl Fn(datafusion::error::DataFusionError) -> Error + Send + Sync + 'static,
-        end: impl FnOnce() -> u64 + Send + 'static,
+        end: impl FnOnce() -> BoxFuture<'static, Ended> + Send + 'static,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -102,9 +112,10 @@ impl ResultStream {
             let outcome = limits.bound(run).await;
             let last = match outcome {
                 Ok(false) => return,
-                Ok(true) => Ok(Next::End {
-                    bytes_scanned: end(),
-                }),
+                Ok(true) => match limits.bound(async { Ok(end().await) }).await {
+                    Ok(ended) => Ok(Next::End(ended)),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             let _ = tx.send(last);
@@ -124,8 +135,8 @@ impl ResultStream {
 
     /// The next batch, or the end. Waits for the query.
     pub async fn next(&mut self) -> Result<Next> {
-        if let Some(bytes_scanned) = self.ended {
-            return Ok(Next::End { bytes_scanned });
+        if let Some(ended) = &self.ended {
+            return Ok(Next::End(ended.clone()));
         }
         let next = self.rx.recv().await;
         self.took(next)
@@ -133,8 +144,8 @@ impl ResultStream {
 
     /// As [`ResultStream::next`], blocking the thread: only outside the async runtime.
     pub fn blocking_next(&mut self) -> Result<Next> {
-        if let Some(bytes_scanned) = self.ended {
-            return Ok(Next::End { bytes_scanned });
+        if let Some(ended) = &self.ended {
+            return Ok(Next::End(ended.clone()));
         }
         let next = self.rx.blocking_recv();
         self.took(next)
@@ -147,9 +158,9 @@ impl ResultStream {
                     .fetch_sub(batch.get_array_memory_size(), Ordering::Relaxed);
                 Ok(Next::Batch(batch))
             }
-            Some(Ok(Next::End { bytes_scanned })) => {
-                self.ended = Some(bytes_scanned);
-                Ok(Next::End { bytes_scanned })
+            Some(Ok(Next::End(ended))) => {
+                self.ended = Some(ended.clone());
+                Ok(Next::End(ended))
             }
             Some(Err(e)) => Err(e),
             None => Err(Error::Internal("the query stopped before its end".into())),
@@ -181,11 +192,12 @@ impl ResultStream {
         loop {
             match self.next().await? {
                 Next::Batch(batch) => batches.push(batch),
-                Next::End { bytes_scanned } => {
+                Next::End(ended) => {
                     return Ok(QueryResult {
                         schema: self.schema,
                         batches,
-                        bytes_scanned,
+                        bytes_scanned: ended.bytes_scanned,
+                        insights: ended.insights,
                     });
                 }
             }

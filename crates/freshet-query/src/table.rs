@@ -41,6 +41,7 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
 use crate::file_cache::FileCache;
+use crate::insights::Scanned;
 
 /// How queries reach data files: the storage engine's object store, registered under one URL in the runtime that
 /// every query shares, and a reader factory that caches Parquet footers across queries (file names never repeat)
@@ -174,6 +175,8 @@ pub struct Reads {
     bytes: AtomicU64,
     /// Each scan's snapshot; `None` once a scan has read rows held in memory.
     scans: Mutex<Option<Vec<Read>>>,
+    /// What each scan read, for `QueryInsights`.
+    scanned: Mutex<Vec<Scanned>>,
 }
 
 /// The snapshot one scan read: its table, time range, data files and contested ranges, without rows in memory. A
@@ -186,6 +189,7 @@ pub struct Read {
     contested: Vec<(i64, i64)>,
     /// The bytes it counted as scanned.
     bytes: u64,
+    scanned: Scanned,
 }
 
 impl Read {
@@ -205,7 +209,16 @@ impl Reads {
         Self {
             bytes: AtomicU64::new(0),
             scans: Mutex::new(Some(Vec::new())),
+            scanned: Mutex::default(),
         }
+    }
+
+    /// What each scan read.
+    pub fn scanned(&self) -> Vec<Scanned> {
+        self.scanned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn bytes(&self) -> u64 {
@@ -220,7 +233,11 @@ impl Reads {
             .clone()
     }
 
-    fn record(&self, read: Option<Read>) {
+    fn record(&self, read: Option<Read>, scanned: Scanned) {
+        self.scanned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(scanned);
         let mut scans = self.scans.lock().unwrap_or_else(PoisonError::into_inner);
         match (read, scans.as_mut()) {
             (Some(read), Some(scans)) => scans.push(read),
@@ -281,7 +298,7 @@ impl TimestreamTable {
     /// Counts `read` as read by this query: the kept physical plan that holds it is about to run.
     pub fn count(&self, read: &Read) {
         self.reads.bytes.fetch_add(read.bytes, Ordering::Relaxed);
-        self.reads.record(Some(read.clone()));
+        self.reads.record(Some(read.clone()), read.scanned.clone());
     }
 
     /// The table's id: a table dropped and created again under its name has another.
@@ -490,13 +507,16 @@ impl TableProvider for TimestreamTable {
             .bytes
             .fetch_add(memory as u64 + stored, Ordering::Relaxed);
         let in_memory = batches.iter().any(|b| b.num_rows() > 0);
-        self.reads.record((!in_memory).then(|| Read {
+        let scanned = Scanned::new(&self.record, range.from, range.to, filters);
+        let read = (!in_memory).then(|| Read {
             table: self.record.id.clone(),
             range,
             files: snapshot.files.iter().map(|f| f.path.clone()).collect(),
             contested: snapshot.contested.clone(),
             bytes: memory as u64 + stored,
-        }));
+            scanned: scanned.clone(),
+        });
+        self.reads.record(read, scanned);
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !batches.is_empty() {

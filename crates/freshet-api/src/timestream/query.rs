@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::database::scope;
-use super::results::{Finished, MorePages, PAGE_BYTES, Page, QueryTask, running_status};
+use super::results::{
+    Finished, MorePages, PAGE_BYTES, Page, QueryTask, running_status, status_text,
+};
 use super::validate::Violations;
 use crate::AppState;
 use crate::auth::VerifiedRequest;
@@ -31,7 +33,8 @@ pub struct Query {
     query_insights: Option<QueryInsights>,
 }
 
-/// `QueryInsights`: validated; Freshet answers no `QueryInsightsResponse` (docs/compatibility.md).
+/// `QueryInsights`: with `ENABLED_WITH_RATE_CONTROL`, pages encoded once the query has ended carry a
+/// `QueryInsightsResponse` (`freshet_query::Insights`, and the result's rows and bytes).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct QueryInsights {
@@ -65,6 +68,19 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
     if let Some(t) = &r.next_token {
         return next_page(app, &principal, &sql, t).await;
     }
+    let insights = r
+        .query_insights
+        .as_ref()
+        .is_some_and(|i| i.mode.as_deref() == Some("ENABLED_WITH_RATE_CONTROL"));
+    if insights
+        && !app
+            .results
+            .insights_allowed(&req.principal.account.to_string())
+    {
+        return Err(ApiError::Throttling(
+            "Rate exceeded: QueryInsights is limited to one query a second".into(),
+        ));
+    }
     if let Some(t) = &r.client_token
         && let Some(earlier) = app.results.repeated(&principal, t, &sql)
     {
@@ -86,9 +102,12 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
             &engine,
             &task_scope,
             &text,
-            max_rows,
-            task_progress,
-            time_limit,
+            Request {
+                max_rows,
+                progress: task_progress,
+                time_limit,
+                insights,
+            },
         )
         .await
     });
@@ -173,12 +192,22 @@ async fn run_encoded(
     engine: &freshet_query::QueryEngine,
     scope: &freshet_meta::Scope,
     sql: &str,
-    max_rows: Option<usize>,
-    progress: Arc<freshet_query::Progress>,
-    time_limit: Duration,
+    request: Request,
 ) -> Result<Finished, ApiError> {
+    let Request {
+        max_rows,
+        progress,
+        time_limit,
+        insights,
+    } = request;
     let mut stream = engine
-        .stream(scope, sql, Arc::clone(&progress), Some(time_limit))
+        .stream(
+            scope,
+            sql,
+            Arc::clone(&progress),
+            Some(time_limit),
+            insights,
+        )
         .await
         .map_err(query_error)?;
     let column_info: Vec<Json> = stream
@@ -200,13 +229,13 @@ async fn run_encoded(
                 memory += b.get_array_memory_size();
                 batches.push(b);
             }
-            freshet_query::Next::End { bytes_scanned } => break Some(bytes_scanned),
+            freshet_query::Next::End(ended) => break Some(ended),
         }
     };
     let mut pager = Pager::new(batches, max_rows, progress);
     let (first, pager) = match ended {
-        Some(bytes_scanned) => {
-            pager.ended(bytes_scanned);
+        Some(ended) => {
+            pager.ended(ended);
             (pager.next_page()?, pager)
         }
         None => {
@@ -226,8 +255,18 @@ async fn run_encoded(
         column_info: json!(column_info),
         first,
         status: pager.status(),
+        insights: pager.insights(),
         more: (!pager.done()).then(|| Box::new(pager) as Box<dyn MorePages>),
     })
+}
+
+/// How a `Query` call asks for its query to run.
+struct Request {
+    max_rows: Option<usize>,
+    progress: Arc<freshet_query::Progress>,
+    time_limit: Duration,
+    /// Whether `QueryInsights` is enabled.
+    insights: bool,
 }
 
 /// Stops a query when dropped, unless its handle has been taken.
@@ -405,8 +444,8 @@ struct Pager {
     pending: Option<(Encoded, usize)>,
     /// The query's rows still to come; `None` once it has ended.
     stream: Option<freshet_query::ResultStream>,
-    /// The bytes the query scanned, once it has ended.
-    bytes_scanned: Option<u64>,
+    /// What is known of the query once it has ended.
+    ended: Option<freshet_query::Ended>,
     progress: Arc<freshet_query::Progress>,
     max_rows: usize,
     /// The length of the last page, as the next one's capacity.
@@ -426,7 +465,7 @@ impl Pager {
             chunks: VecDeque::new(),
             pending: None,
             stream: None,
-            bytes_scanned: None,
+            ended: None,
             progress,
             max_rows: max_rows.unwrap_or(usize::MAX).max(1),
             last_len: 0,
@@ -452,9 +491,9 @@ impl Pager {
     }
 
     /// Records the end of the query.
-    fn ended(&mut self, bytes_scanned: u64) {
+    fn ended(&mut self, ended: freshet_query::Ended) {
         self.stream = None;
-        self.bytes_scanned = Some(bytes_scanned);
+        self.ended = Some(ended);
     }
 
     /// Waits for the query's next rows, or its end, when every row taken is encoded.
@@ -465,7 +504,7 @@ impl Pager {
             };
             match stream.blocking_next().map_err(query_error)? {
                 freshet_query::Next::Batch(b) => self.take(b),
-                freshet_query::Next::End { bytes_scanned } => self.ended(bytes_scanned),
+                freshet_query::Next::End(ended) => self.ended(ended),
             }
         }
         Ok(())
@@ -480,7 +519,7 @@ impl Pager {
 
     /// `QueryStatus`: the query's progress while it runs; once it has ended, all it scanned and metered.
     fn status(&self) -> Json {
-        match self.bytes_scanned {
+        match self.ended.as_ref().map(|e| e.bytes_scanned) {
             Some(bytes) => json!({
                 "ProgressPercentage": 100.0,
                 "CumulativeBytesScanned": bytes,
@@ -488,6 +527,31 @@ impl Pager {
             }),
             None => running_status(self.progress.now()),
         }
+    }
+}
+
+impl Pager {
+    /// `QueryInsightsResponse`, once the query has ended, when it was asked for: the engine's insights, and the
+    /// result's rows and the bytes of their values in memory (Arrow arrays).
+    fn insights(&self) -> Option<Json> {
+        let insights = self.ended.as_ref()?.insights.as_ref()?;
+        let mut out = serde_json::Map::new();
+        if let Some((arn, share, key)) = &insights.spatial {
+            out.insert(
+                "QuerySpatialCoverage".into(),
+                json!({"Max": {"Value": share, "TableArn": arn, "PartitionKey": [key]}}),
+            );
+        }
+        if let Some((arn, range)) = &insights.temporal {
+            out.insert(
+                "QueryTemporalRange".into(),
+                json!({"Max": {"Value": range, "TableArn": arn}}),
+            );
+        }
+        out.insert("QueryTableCount".into(), json!(insights.table_count));
+        out.insert("OutputRows".into(), json!(self.rows));
+        out.insert("OutputBytes".into(), json!(self.memory));
+        Some(Json::Object(out))
     }
 }
 
@@ -512,7 +576,7 @@ impl MorePages for Pager {
     }
 
     fn status(&self) -> Option<String> {
-        Some(Pager::status(self).to_string())
+        Some(status_text(&Pager::status(self), self.insights().as_ref()))
     }
 
     fn producer(&self) -> Option<freshet_query::StreamHandle> {

@@ -171,7 +171,8 @@ struct Running {
 struct Entry {
     principal: String,
     query: String,
-    /// `ColumnInfo` and `QueryStatus` as JSON text, encoded once for every page.
+    /// `ColumnInfo` and `QueryStatus` as JSON text, encoded once for every page. The status text is followed by
+    /// `,"QueryInsightsResponse":{…}` once the query has ended with insights ([`status_text`]).
     column_info: String,
     status: String,
     /// Each page's response body, encoded once. Pages before the newest one read are emptied (their tokens are
@@ -223,6 +224,8 @@ pub struct QueryResults {
     wait: Duration,
     /// How long a query may run before it is stopped.
     time_limit: Duration,
+    /// When each account last ran a query with `QueryInsights`: at most one a second.
+    insights: Mutex<HashMap<String, Instant>>,
 }
 
 /// How long one call waits for its query by default. AWS's calls last up to 60 s, and SDKs give up on a response
@@ -248,7 +251,8 @@ pub trait MorePages: Send + 'static {
     fn held_bytes(&self) -> usize {
         0
     }
-    /// `QueryStatus` for the next page, as JSON text, when it changes from page to page (while the query runs).
+    /// `QueryStatus` for the next page, as [`status_text`], when it changes from page to page (while the query
+    /// runs, and once when it ends).
     fn status(&self) -> Option<String> {
         None
     }
@@ -284,6 +288,16 @@ pub struct Finished {
     /// `None` when the first page holds every row.
     pub more: Option<Box<dyn MorePages>>,
     pub status: Json,
+    /// `QueryInsightsResponse`, when the query was asked for it and has ended.
+    pub insights: Option<Json>,
+}
+
+/// `QueryStatus`'s JSON text as pages splice it, followed by `QueryInsightsResponse` when there is one.
+pub fn status_text(status: &Json, insights: Option<&Json>) -> String {
+    match insights {
+        Some(insights) => format!("{status},\"QueryInsightsResponse\":{insights}"),
+        None => status.to_string(),
+    }
 }
 
 /// A page asked for with a `NextToken`.
@@ -356,7 +370,21 @@ impl QueryResults {
             inner: Mutex::default(),
             wait,
             time_limit: DEFAULT_TIME_LIMIT,
+            insights: Mutex::default(),
         }
+    }
+
+    /// Whether `account` may run a query with `QueryInsights` now (Timestream's rate control: one a second), and
+    /// if so, counts it.
+    pub fn insights_allowed(&self, account: &str) -> bool {
+        let mut last = self.insights.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        last.retain(|_, at| now.duration_since(*at) < Duration::from_secs(1));
+        if last.contains_key(account) {
+            return false;
+        }
+        last.insert(account.to_owned(), now);
+        true
     }
 
     pub fn with_time_limit(self, time_limit: Duration) -> Self {
@@ -425,7 +453,7 @@ impl QueryResults {
         match outcome {
             Ok(f) => {
                 e.column_info = f.column_info.to_string();
-                e.status = f.status.to_string();
+                e.status = status_text(&f.status, f.insights.as_ref());
                 e.pages.clear();
                 e.add_page(query_id, &f.first, f.more.is_some());
                 if let Some(more) = f.more {
@@ -523,7 +551,7 @@ impl QueryResults {
         finished: Finished,
     ) -> Bytes {
         let mut entry = Entry {
-            status: finished.status.to_string(),
+            status: status_text(&finished.status, finished.insights.as_ref()),
             ..Entry::new(principal, query, finished.column_info.to_string())
         };
         entry.add_page(&query_id, &finished.first, finished.more.is_some());
@@ -770,6 +798,7 @@ mod tests {
             first,
             more,
             status: json!({}),
+            insights: None,
         };
         parse(&r.first_page("p", "q", Some("ct"), "Q1".into(), finished))
     }

@@ -840,6 +840,103 @@ async fn until_physical_plan_reused(server: &Server, sql: &str) -> (Vec<Vec<Stri
     }
 }
 
+/// `QueryInsights`: a query's tables, its time range, the share of its partition key's values it reads, and its
+/// result's rows, on the page of a query that has ended; at most one such query a second; none without it.
+#[tokio::test]
+async fn query_insights_tell_tables_time_range_and_partition_key_coverage() {
+    use aws_sdk_timestreamquery::types::{QueryInsights, QueryInsightsMode};
+    let server = Server::start();
+    let w = setup(&server, "ins", "tbl").await;
+    let now = now_ms();
+    let records = (0..10)
+        .map(|i| {
+            let measure = if i % 2 == 0 { "cpu" } else { "mem" };
+            single(
+                &format!("h{i}"),
+                measure,
+                &i.to_string(),
+                "DOUBLE",
+                now - 1_000 + i,
+            )
+        })
+        .collect();
+    write_all(&w, "ins", "tbl", records).await;
+    let arn = w
+        .describe_table()
+        .database_name("ins")
+        .table_name("tbl")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let q = server.query().await;
+    let enabled = QueryInsights::builder()
+        .mode(QueryInsightsMode::EnabledWithRateControl)
+        .build()
+        .unwrap();
+    let with_insights = |sql: &str| {
+        q.query()
+            .query_string(sql)
+            .query_insights(enabled.clone())
+            .send()
+    };
+
+    let out = with_insights("SELECT host FROM ins.tbl WHERE time >= ago(1h)")
+        .await
+        .unwrap();
+    assert_eq!(out.rows().len(), 10);
+    let insights = out
+        .query_insights_response()
+        .expect("QueryInsightsResponse");
+    assert_eq!(insights.query_table_count(), Some(1));
+    assert_eq!(insights.output_rows(), Some(10));
+    assert!(insights.output_bytes().unwrap_or_default() > 0);
+    let temporal = insights.query_temporal_range().unwrap().max().unwrap();
+    assert_eq!(temporal.table_arn(), Some(arn.as_str()));
+    let hour = 3_600_000_000_000i64;
+    let range = temporal.value();
+    assert!((hour..hour + 60_000_000_000).contains(&range), "{range}");
+    let spatial = insights.query_spatial_coverage().unwrap().max().unwrap();
+    assert_eq!(spatial.value(), 1.0);
+    assert_eq!(spatial.table_arn(), Some(arn.as_str()));
+    assert_eq!(spatial.partition_key(), ["measure_name"]);
+
+    // Of two queries at once, one is throttled.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (a, b) = tokio::join!(with_insights("SELECT 1"), with_insights("SELECT 2"));
+    let err = match (a, b) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+        (a, b) => panic!("one of two should be throttled: {a:?} {b:?}"),
+    };
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(429));
+
+    // One of the two measure names, over a bounded time range.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let sql = format!(
+        "SELECT count(*) FROM ins.tbl WHERE measure_name = 'cpu' \
+         AND time BETWEEN from_milliseconds({}) AND from_milliseconds({})",
+        now - 60_000,
+        now
+    );
+    let out = with_insights(&sql).await.unwrap();
+    assert_eq!(texts(&out), [["5"]]);
+    let insights = out.query_insights_response().unwrap();
+    assert_eq!(insights.output_rows(), Some(1));
+    let spatial = insights.query_spatial_coverage().unwrap().max().unwrap();
+    assert_eq!(spatial.value(), 0.5);
+    let temporal = insights.query_temporal_range().unwrap().max().unwrap();
+    assert_eq!(temporal.value(), 60_000_000_000);
+
+    // Without QueryInsights, no QueryInsightsResponse.
+    let out = q.query().query_string(&sql).send().await.unwrap();
+    assert!(out.query_insights_response().is_none());
+}
+
 /// A query reads each data file it scans into memory once, and later queries read it there: the kept bytes are the
 /// file's size on disk. A server that keeps no files answers the same.
 #[tokio::test]
