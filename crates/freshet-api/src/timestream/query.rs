@@ -68,6 +68,12 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
     if let Some(t) = &r.next_token {
         return next_page(app, &principal, &sql, t).await;
     }
+    if let Some(t) = &r.client_token
+        && let Some(earlier) = app.results.repeated(&principal, t, &sql)
+    {
+        return Ok(earlier);
+    }
+    // A repeated ClientToken is answered above, as a retry; a new query with insights counts towards their rate.
     let insights = r
         .query_insights
         .as_ref()
@@ -80,11 +86,6 @@ pub async fn query(app: &AppState, req: &VerifiedRequest, r: Query) -> Result<By
         return Err(ApiError::Throttling(
             "Rate exceeded: QueryInsights is limited to one query a second".into(),
         ));
-    }
-    if let Some(t) = &r.client_token
-        && let Some(earlier) = app.results.repeated(&principal, t, &sql)
-    {
-        return Ok(earlier);
     }
     // The query runs in a task of its own. A call answers with the first page when the query ends within the
     // wait (AWS's calls last at most 60 s); otherwise with a NextToken and no rows, and later calls with that
@@ -528,9 +529,7 @@ impl Pager {
             None => running_status(self.progress.now()),
         }
     }
-}
 
-impl Pager {
     /// `QueryInsightsResponse`, once the query has ended, when it was asked for: the engine's insights, and the
     /// result's rows and the bytes of their values in memory (Arrow arrays).
     fn insights(&self) -> Option<Json> {
