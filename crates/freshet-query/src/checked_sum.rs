@@ -2,10 +2,11 @@
 //! `BigintOperators.add`: `bigint addition overflow: 9223372036854775807 + 1`), where DataFusion's wraps around
 //! silently.
 //!
-//! Everything else (the other input types, DISTINCT, sliding window frames, coercion, the state's fields) is
+//! Everything else (the other input types, sliding window frames, coercion, the state's fields) is
 //! DataFusion's own `sum` (`aggregates::WithAccumulators`). Integer arguments are coerced to bigint before they reach
 //! it, as Trino sums them.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
@@ -27,14 +28,18 @@ pub fn register(ctx: &SessionContext) {
     }));
 }
 
-/// [`CheckedSum`] and [`CheckedSums`] for `sum` of bigints, without DISTINCT.
+/// [`CheckedSum`] and [`CheckedSums`] for `sum` of bigints, and [`CheckedDistinctSum`] with DISTINCT.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Checked;
 
 impl Checked {
     fn applies(args: &AccumulatorArgs) -> bool {
-        !args.is_distinct
-            && args.expr_fields.len() == 1
+        !args.is_distinct && Self::bigints(args)
+    }
+
+    /// Whether it sums bigints into a bigint.
+    fn bigints(args: &AccumulatorArgs) -> bool {
+        args.expr_fields.len() == 1
             && args.expr_fields[0].data_type() == &DataType::Int64
             && args.return_field.data_type() == &DataType::Int64
     }
@@ -42,6 +47,9 @@ impl Checked {
 
 impl Accumulators for Checked {
     fn accumulator(&self, args: &AccumulatorArgs) -> Option<Box<dyn Accumulator>> {
+        if Self::bigints(args) && args.is_distinct {
+            return Some(Box::<CheckedDistinctSum>::default());
+        }
         Self::applies(args).then(|| Box::<CheckedSum>::default() as Box<dyn Accumulator>)
     }
 
@@ -61,6 +69,52 @@ fn add(sum: i64, value: i64) -> Result<i64> {
 /// One sum of bigints (`None` until a value comes).
 #[derive(Debug, Default)]
 struct CheckedSum(Option<i64>);
+
+/// The distinct bigints of a `sum(DISTINCT …)`, summed with overflow checks in ascending order (Trino adds them in
+/// the order they come, which no query can rely on). Its state is DataFusion's: a list of the values.
+#[derive(Debug, Default)]
+struct CheckedDistinctSum(HashSet<i64>);
+
+impl Accumulator for CheckedDistinctSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.0
+            .extend(values[0].as_primitive::<Int64Type>().iter().flatten());
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for list in states[0].as_list::<i32>().iter().flatten() {
+            self.update_batch(&[list])?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let mut values: Vec<i64> = self.0.iter().copied().collect();
+        values.sort_unstable();
+        let mut sum = None;
+        for v in values {
+            sum = Some(add(sum.unwrap_or(0), v)?);
+        }
+        Ok(ScalarValue::Int64(sum))
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let values: Vec<ScalarValue> = self
+            .0
+            .iter()
+            .map(|v| ScalarValue::Int64(Some(*v)))
+            .collect();
+        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(
+            &values,
+            &DataType::Int64,
+        ))])
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.0.capacity() * size_of::<i64>()
+    }
+}
 
 impl Accumulator for CheckedSum {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
