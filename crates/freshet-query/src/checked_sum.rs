@@ -212,3 +212,39 @@ impl GroupsAccumulator for CheckedSums {
         self.sums.capacity() * size_of::<i64>() + self.seen.capacity()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bigints(values: &[Option<i64>]) -> ArrayRef {
+        Arc::new(Int64Array::from(values.to_vec()))
+    }
+
+    /// Partial distinct sums travel as lists of their values, and a final one merges them: each value once.
+    #[test]
+    fn distinct_sums_merge_their_states() {
+        let mut final_sum = CheckedDistinctSum::default();
+        for part in [
+            [Some(1), Some(2), None, Some(2)],
+            [Some(2), Some(3), Some(i64::MAX - 10), None],
+        ] {
+            let mut partial = CheckedDistinctSum::default();
+            partial.update_batch(&[bigints(&part)]).unwrap();
+            let state = ScalarValue::iter_to_array(partial.state().unwrap()).unwrap();
+            final_sum.merge_batch(&[state]).unwrap();
+        }
+        assert_eq!(
+            final_sum.evaluate().unwrap(),
+            ScalarValue::Int64(Some(i64::MAX - 4))
+        );
+        final_sum.update_batch(&[bigints(&[Some(5)])]).unwrap();
+        let err = final_sum.evaluate().unwrap_err().to_string();
+        assert!(
+            err.contains("bigint addition overflow: 11 + 9223372036854775797"),
+            "{err}"
+        );
+        let mut empty = CheckedDistinctSum::default();
+        assert_eq!(empty.evaluate().unwrap(), ScalarValue::Int64(None));
+    }
+}
