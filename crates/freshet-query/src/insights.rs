@@ -68,9 +68,7 @@ impl Scanned {
             keys,
         }
     }
-}
 
-impl Scanned {
     /// The time range read at `now_ns`: where the scan has no bound, the oldest time the table keeps, or now.
     fn range(&self, now_ns: i64) -> (i64, i64) {
         (
