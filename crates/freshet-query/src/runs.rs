@@ -38,8 +38,6 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
-use crate::table::SortedBy;
-
 /// Replaces each plain partial (or single-stage) [`AggregateExec`] whose first group key is the dimension its
 /// input's data files are sorted by with a [`RunsAggregateExec`].
 #[derive(Debug, Default)]
@@ -125,13 +123,7 @@ fn sorted_by(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
     }
     let scan = plan.downcast_ref::<DataSourceExec>()?;
     let config = scan.data_source().downcast_ref::<FileScanConfig>()?;
-    let mut leads = config
-        .file_groups
-        .iter()
-        .flat_map(|g| g.iter())
-        .map(|f| f.extensions.get::<SortedBy>().map(|s| s.0.clone()));
-    let lead = leads.next()??;
-    leads.all(|l| l.as_ref() == Some(&lead)).then_some(lead)
+    crate::sorted::files_sorted_by(config).map(str::to_owned)
 }
 
 /// A partial aggregation that looks up each run of equal group keys once. It holds the [`AggregateExec`] it stands

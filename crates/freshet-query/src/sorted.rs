@@ -106,14 +106,10 @@ fn in_file_order(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn Executi
     let Some(config) = scan.data_source().downcast_ref::<FileScanConfig>() else {
         return Ok(None);
     };
-    let files: Vec<&PartitionedFile> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
-    let mut leads = files.iter().map(|f| f.extensions.get::<SortedBy>());
-    let Some(Some(SortedBy(lead))) = leads.next() else {
+    let Some(lead) = files_sorted_by(config) else {
         return Ok(None);
     };
-    if !leads.all(|l| l.is_some_and(|l| &l.0 == lead)) {
-        return Ok(None);
-    }
+    let files: Vec<&PartitionedFile> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
     let Ok(i) = config.file_schema().index_of(lead) else {
         return Ok(None);
     };
@@ -134,4 +130,15 @@ fn in_file_order(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn Executi
         .with_output_ordering(LexOrdering::new([order]).into_iter().collect())
         .build();
     Ok(Some(DataSourceExec::from_data_source(config)))
+}
+
+/// The dimension that every data file of `config` is sorted by first (`table::SortedBy`), if they share one.
+pub(crate) fn files_sorted_by(config: &FileScanConfig) -> Option<&str> {
+    let mut leads = config
+        .file_groups
+        .iter()
+        .flat_map(|g| g.iter())
+        .map(|f| f.extensions.get::<SortedBy>().map(|s| s.0.as_str()));
+    let lead = leads.next()??;
+    leads.all(|l| l == Some(lead)).then_some(lead)
 }
