@@ -256,9 +256,9 @@ def follow_pages(fetch):
     return run_sql
 
 
-def http_runner(fr: Freshet):
-    """Queries through the HTTP Query API with SigV4-signed requests and the standard JSON parser: the server's
-    cost, without boto3's per-field response parsing in Python."""
+def http_fetch(fr: Freshet):
+    """A page fetcher through the HTTP Query API with SigV4-signed requests: fetch(sql, next_token) -> the
+    response body's bytes."""
     conn = http.client.HTTPConnection(fr.url.split("://", 1)[1], timeout=600)
 
     def fetch(sql, token):
@@ -271,8 +271,15 @@ def http_runner(fr: Freshet):
         data = resp.read()
         if resp.status != 200:
             raise RuntimeError(f"Query failed with {resp.status}: {data[:300]!r}")
-        return json.loads(data)
-    return follow_pages(fetch)
+        return data
+    return fetch
+
+
+def http_runner(fr: Freshet):
+    """Queries through the HTTP Query API with SigV4-signed requests and the standard JSON parser: the server's
+    cost, without boto3's per-field response parsing in Python."""
+    fetch = http_fetch(fr)
+    return follow_pages(lambda sql, token: json.loads(fetch(sql, token)))
 
 
 def boto3_runner(fr: Freshet):
@@ -334,18 +341,12 @@ class Replay:
 
     def record(self, fr: Freshet, sql: str) -> None:
         """Fetches every page of `sql` from Freshet, to be served from the first on."""
-        conn = http.client.HTTPConnection(fr.url.split("://", 1)[1], timeout=600)
-        pages, token = [], None
-        while True:
-            req = {"QueryString": sql, **({"NextToken": token} if token else {})}
-            body = json.dumps(req)
-            conn.request("POST", "/", body=body, headers=sign(fr.url, "Query", body))
-            page = conn.getresponse().read()
-            pages.append(page)
-            token = json.loads(page).get("NextToken")
-            if not token:
-                break
-        conn.close()
+        fetch, pages = http_fetch(fr), []
+
+        def keep(sql, token):
+            pages.append(fetch(sql, token))
+            return json.loads(pages[-1])
+        follow_pages(keep)(sql)()
         self.pages, self.next = pages, 0
 
 
