@@ -104,18 +104,14 @@ impl ResultStream {
                     }
                     counter.fetch_add(size, Ordering::Relaxed);
                     if tx.send(Ok(Next::Batch(batch))).is_err() {
-                        return Ok(false); // nobody reads on
+                        return Ok(None); // nobody reads on
                     }
                 }
-                Ok(true)
+                Ok(Some(end().await))
             };
-            let outcome = limits.bound(run).await;
-            let last = match outcome {
-                Ok(false) => return,
-                Ok(true) => match limits.bound(async { Ok(end().await) }).await {
-                    Ok(ended) => Ok(Next::End(ended)),
-                    Err(e) => Err(e),
-                },
+            let last = match limits.bound(run).await {
+                Ok(None) => return,
+                Ok(Some(ended)) => Ok(Next::End(ended)),
                 Err(e) => Err(e),
             };
             let _ = tx.send(last);
