@@ -794,18 +794,15 @@ async fn small_queries_run_on_one_partition() {
 
 /// `freshet_query_plans_reused_total` from the server's metrics.
 fn plans_reused(server: &Server) -> u64 {
-    counter(server, "freshet_query_plans_reused_total")
+    metric(server, "freshet_query_plans_reused_total")
 }
 
 fn physical_plans_reused(server: &Server) -> u64 {
-    counter(server, "freshet_query_physical_plans_reused_total")
+    metric(server, "freshet_query_physical_plans_reused_total")
 }
 
-fn gauge(server: &Server, name: &str) -> u64 {
-    counter(server, name)
-}
-
-fn counter(server: &Server, name: &str) -> u64 {
+/// A counter's or gauge's value from the server's metrics.
+fn metric(server: &Server, name: &str) -> u64 {
     let (_, metrics) = http_get(&server.url, "/metrics");
     metrics
         .lines()
@@ -962,17 +959,13 @@ async fn queries_read_a_data_file_into_memory_once() {
     // Once the rows are all in the data file, that file is read from disk once.
     assert_eq!(until_physical_plan_reused(&server, sql).await.0, expected);
     let objects = dir.path().join("objects");
-    let files: Vec<_> = walk(&objects)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
+    let files = parquet_files(&objects);
     assert_eq!(files.len(), 1, "{files:?}");
     let size = std::fs::metadata(&files[0]).unwrap().len();
     let kept = |server: &Server| {
-        let bytes = gauge(server, "freshet_query_file_cache_bytes");
         (
-            counter(server, "freshet_query_file_cache_loads_total"),
-            bytes,
+            metric(server, "freshet_query_file_cache_loads_total"),
+            metric(server, "freshet_query_file_cache_bytes"),
         )
     };
     assert_eq!(kept(&server), (1, size));
@@ -1474,10 +1467,15 @@ async fn writes_are_throttled_when_the_buffer_is_full() {
 }
 
 fn parquet_count(dir: &std::path::Path) -> usize {
+    parquet_files(dir).len()
+}
+
+/// The Parquet files under `dir`.
+fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     walk(dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .count()
+        .collect()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
