@@ -335,7 +335,8 @@ impl QueryEngine {
             Some(names) => renamed_schema(&physical.schema(), names),
             None => physical.schema(),
         };
-        let (engine, scope) = (self.clone(), scope.clone());
+        // The insights, when asked for, are summed up by this engine for this scope once the plan has ended.
+        let insights = insights.then(|| (self.clone(), scope.clone()));
         let end = move || {
             if tracing::enabled!(target: "freshet_query::plan", tracing::Level::DEBUG) {
                 // A kept plan's metrics add up over every run of it.
@@ -348,11 +349,13 @@ impl QueryEngine {
                 kept.keep_physical(snapshots, physical, runs);
             }
             let bytes_scanned = reads.bytes();
-            let scanned = reads.scanned();
+            let insights = insights.map(|(engine, scope)| (engine, scope, reads.scanned()));
             Box::pin(async move {
                 let insights = match insights {
-                    true => Some(Arc::new(engine.insights(&scope, &scanned).await)),
-                    false => None,
+                    Some((engine, scope, scanned)) => {
+                        Some(Arc::new(engine.insights(&scope, &scanned).await))
+                    }
+                    None => None,
                 };
                 Ended {
                     bytes_scanned,
