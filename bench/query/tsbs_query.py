@@ -6,15 +6,17 @@ generated once by DuckDB with a fixed seed, written to Parquet, loaded into a na
 release `freshet serve` as MULTI records through WriteRecords (100 records per request, several clients).
 
 Each query runs WARMUP + RUNS times on each engine; the report gives the median of the timed runs and the ratios
-Freshet / DuckDB-native and Freshet / DuckDB-Parquet. Freshet's time includes every page of the result: HTTP
-requests signed as boto3 signs them, parsed with Python's json module (--client boto3 parses with boto3 instead,
-whose per-field response parsing costs far more than the query on large results).
+Freshet / DuckDB-native and Freshet / DuckDB-Parquet. Freshet's time includes every page of the result, following
+every NextToken, each page parsed by the client.
+
+--client picks how Freshet is queried (repeatable, each client in columns of its own; the first gives the ratios):
+rust-http (SigV4-signed HTTP requests from Rust, pages parsed with serde_json into typed rows), rust (the AWS SDK for
+Rust), http (signed HTTP requests from Python, pages parsed with json) or boto3. The default is rust-http, then rust.
+With --client-alone, each query's pages are also recorded and served again, in order, by a server in this process
+that does nothing else; each Rust client's time against it (the "alone" columns) is what the client costs by itself:
+signing, HTTP and parsing every page.
 
 With --work DIR the generated and loaded dataset is kept and reused by later runs with the same size.
-
-With --client rust --client-alone, each query's pages are also recorded and served again, in order, by a server in
-this process that does nothing else; the query client's time against it (the "client alone" column) is what the
-client costs by itself: signing, HTTP and parsing every page.
 
 Run: scripts/bench-query (builds the release binary and installs the pinned packages first).
 """
@@ -289,11 +291,12 @@ def boto3_runner(fr: Freshet):
 
 
 class RustTimer:
-    """Times queries through the AWS SDK for Rust: `query-client` (crates/freshet-bench) runs the warm-up and timed
-    runs itself and reports the median, so Python's own costs stay out of the figure."""
+    """Times queries through a Rust client: `query-client` (crates/freshet-bench) runs the warm-up and timed runs
+    itself and reports the median, so Python's own costs stay out of the figure. `kind` is its --client: `sdk` (the
+    AWS SDK for Rust) or `http` (signed HTTP, pages parsed with serde_json)."""
 
-    def __init__(self, url: str, binary: Path):
-        self.proc = subprocess.Popen([str(binary), "--endpoint", url], stdin=subprocess.PIPE,
+    def __init__(self, url: str, binary: Path, kind: str):
+        self.proc = subprocess.Popen([str(binary), "--endpoint", url, "--client", kind], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
 
     def timed(self, sql: str, warmup: int, runs: int) -> tuple[float, int]:
@@ -305,6 +308,20 @@ class RustTimer:
             raise RuntimeError(rest[0] if rest else "query-client exited")
         median, rows = rest[0].split()
         return float(median), int(rows)
+
+
+# The clients Freshet can be timed with: Python ones are run by `timed` here, Rust ones by `query-client`.
+RUST_CLIENTS = {"rust": "sdk", "rust-http": "http"}
+CLIENTS = ["http", "boto3", *RUST_CLIENTS]
+
+
+def freshet_timer(client: str, url: str, fr: Freshet | None, query_client: Path):
+    """timed(sql, warmup, runs) -> (median seconds, rows) for one of CLIENTS against `url` (`fr`'s, for the Python
+    clients)."""
+    if client in RUST_CLIENTS:
+        return RustTimer(url, query_client, RUST_CLIENTS[client]).timed
+    run = http_runner(fr) if client == "http" else boto3_runner(fr)
+    return lambda sql, warmup, runs: timed(run(sql), warmup, runs)
 
 
 class Replay:
@@ -335,7 +352,8 @@ class Replay:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        # A thread a connection: each Rust client keeps its connection open between queries.
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
@@ -374,15 +392,20 @@ def main() -> None:
                     help="keep the generated and loaded dataset in this directory and reuse it on later runs with the "
                          "same --hosts and --days (the server then starts on the loaded data directory)")
     ap.add_argument("--only", action="append", help="run only this query (repeatable)")
-    ap.add_argument("--client", choices=["http", "boto3", "rust"], default="http",
-                    help="how Freshet is queried: signed HTTP requests parsed with json (default), boto3, or the AWS "
-                         "SDK for Rust (target/release/query-client: cargo build --release -p freshet-bench)")
+    ap.add_argument("--client", choices=CLIENTS, action="append",
+                    help="how Freshet is queried: signed HTTP requests from Rust parsed with serde_json (rust-http), "
+                         "the AWS SDK for Rust (rust), signed HTTP requests from Python parsed with json (http), or "
+                         "boto3; the Rust clients are target/release/query-client. Repeatable: the first client's "
+                         "time gives the ratios, each further one adds columns of its own (default: rust-http, "
+                         "then rust)")
     ap.add_argument("--client-alone", action="store_true",
-                    help="with --client rust: also time the client against a server replaying each query's recorded "
-                         "pages (the client's own cost, in a column of its own)")
+                    help="also time each Rust client against a server replaying each query's recorded pages (the "
+                         "client's own cost, in a column of its own)")
     args = ap.parse_args()
-    if args.client_alone and args.client != "rust":
-        raise SystemExit("--client-alone needs --client rust")
+    clients = args.client or ["rust-http", "rust"]
+    alone_clients = [c for c in clients if c in RUST_CLIENTS] if args.client_alone else []
+    if args.client_alone and not alone_clients:
+        raise SystemExit("--client-alone needs a Rust --client (rust or rust-http)")
 
     work = args.work or Path(tempfile.mkdtemp(prefix="freshet-query-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -414,50 +437,50 @@ def main() -> None:
             took = load(fr, con, args.clients)
             print(f"loaded in {took:.1f} s ({n * len(MEASURES) / took:,.0f} values/s)", file=sys.stderr)
             marker.write_text(json.dumps({**wanted, "end_s": end_s}))
-        if args.client == "rust":
-            rust = RustTimer(fr.url, args.server_bin.parent / "query-client")
-            freshet_timed = rust.timed
-        if args.client_alone:
+        query_client = args.server_bin.parent / "query-client"
+        timers = {c: freshet_timer(c, fr.url, fr, query_client) for c in clients}
+        if alone_clients:
             replay = Replay()
-            alone = RustTimer(replay.url, args.server_bin.parent / "query-client")
-        else:
-            freshet_run = http_runner(fr) if args.client == "http" else boto3_runner(fr)
-            freshet_timed = lambda sql, warmup, runs: timed(freshet_run(sql), warmup, runs)  # noqa: E731
-        extra = (" client alone (ms) |", "---|") if args.client_alone else ("", "")
-        print("| query | Freshet (ms) | DuckDB native (ms) | DuckDB Parquet (ms) | Freshet / native | "
-              f"Freshet / Parquet | rows |{extra[0]}")
-        print(f"|---|---|---|---|---|---|---|{extra[1]}")
+            alone = {c: freshet_timer(c, replay.url, None, query_client) for c in alone_clients}
+        extra = [h for c in clients[1:] for h in (f"{c} (ms)", f"{c} / native")]
+        extra += [f"{c} alone (ms)" for c in alone_clients]
+        print(f"| query | Freshet, {clients[0]} (ms) | DuckDB native (ms) | DuckDB Parquet (ms) | Freshet / native | "
+              f"Freshet / Parquet | rows |{''.join(f' {h} |' for h in extra)}")
+        print(f"|---|---|---|---|---|---|---|{'---|' * len(extra)}")
         ratios_native, ratios_parquet = [], []
         for name, ts_sql, duck_sql in queries(end_s):
             if args.only and name not in args.only:
                 continue
             try:
-                f_s, f_rows = freshet_timed(ts_sql, args.warmup, args.runs)
+                times = {c: timers[c](ts_sql, args.warmup, args.runs) for c in clients}
             except Exception as e:  # a query Freshet cannot run yet is reported, not hidden
                 print(f"| {name} | failed: {str(e)[:150]} | | | | | |", flush=True)
                 continue
+            f_s, f_rows = times[clients[0]]
             n_s, n_rows = timed(lambda: len(con.execute(duck_sql.replace("{t}", "cpu")).fetchall()),
                                 args.warmup, args.runs)
             p_s, p_rows = timed(
                 lambda: len(con.execute(duck_sql.replace("{t}", f"read_parquet('{parquet}')")).fetchall()),
                 args.warmup, args.runs)
-            if not (f_rows == n_rows == p_rows):
-                print(f"warning: {name}: row counts differ (Freshet {f_rows}, native {n_rows}, parquet {p_rows})",
-                      file=sys.stderr)
+            if not (f_rows == n_rows == p_rows) or any(rows != f_rows for _, rows in times.values()):
+                print(f"warning: {name}: row counts differ (Freshet {({c: r for c, (_, r) in times.items()})}, "
+                      f"native {n_rows}, parquet {p_rows})", file=sys.stderr)
             ratios_native.append(f_s / n_s)
             ratios_parquet.append(f_s / p_s)
-            alone_ms = ""
-            if args.client_alone:
+            cells = [cell for c in clients[1:] for cell in (f"{times[c][0] * 1000:.1f}", f"{times[c][0] / n_s:.2f}")]
+            if alone_clients:
                 replay.record(fr, ts_sql)
-                a_s, a_rows = alone.timed(ts_sql, args.warmup, args.runs)
-                alone_ms = f" {a_s * 1000:.1f} |"
-                if a_rows != f_rows:
-                    print(f"warning: {name}: the replay gave {a_rows} rows, Freshet {f_rows}", file=sys.stderr)
+                for c in alone_clients:
+                    a_s, a_rows = alone[c](ts_sql, args.warmup, args.runs)
+                    cells.append(f"{a_s * 1000:.1f}")
+                    if a_rows != f_rows:
+                        print(f"warning: {name}: the replay gave {c} {a_rows} rows, Freshet {f_rows}",
+                              file=sys.stderr)
             print(f"| {name} | {f_s * 1000:.1f} | {n_s * 1000:.1f} | {p_s * 1000:.1f} | {f_s / n_s:.2f} | "
-                  f"{f_s / p_s:.2f} | {f_rows} |{alone_ms}", flush=True)
+                  f"{f_s / p_s:.2f} | {f_rows} |{''.join(f' {c} |' for c in cells)}", flush=True)
         geo = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))  # noqa: E731
         print(f"| **geometric mean** | | | | **{geo(ratios_native):.2f}** | **{geo(ratios_parquet):.2f}** | |"
-              f"{' |' if args.client_alone else ''}")
+              f"{' |' * len(extra)}")
     finally:
         fr.stop()
 
