@@ -245,6 +245,35 @@ def test_timeseries_results_and_unnest(tsq, aws_cli, table):
     ]
 
 
+def test_in_and_exists_subqueries_in_the_select_list(tsq, aws_cli, table):
+    """IN, NOT IN and EXISTS with a subquery as values of the SELECT list, with SQL's nulls: no match is NULL where
+    the subquery has a NULL. An unnamed column is named as Timestream names it."""
+    sql = (f"SELECT host, host IN (SELECT host FROM {table} WHERE measure_value::bigint < 2), "
+           f"EXISTS (SELECT 1 FROM {table} AS b WHERE b.host = a.host AND b.measure_value::bigint > 47) AS high, "
+           "host NOT IN (SELECT y FROM (VALUES 'h01', NULL) AS s(y)) AS not_listed "
+           f"FROM {table} AS a WHERE host IN ('h00', 'h01', 'h48') ORDER BY host")
+    out = tsq.query(QueryString=sql)
+    assert [(c["Name"], c["Type"]) for c in out["ColumnInfo"]] == [
+        ("host", {"ScalarType": "VARCHAR"}),
+        ("_col1", {"ScalarType": "BOOLEAN"}),
+        ("high", {"ScalarType": "BOOLEAN"}),
+        ("not_listed", {"ScalarType": "BOOLEAN"}),
+    ]
+    assert out["Rows"] == [
+        {"Data": [{"ScalarValue": "h00"}, {"ScalarValue": "true"}, {"ScalarValue": "false"}, {"NullValue": True}]},
+        {"Data": [{"ScalarValue": "h01"}, {"ScalarValue": "true"}, {"ScalarValue": "false"}, {"ScalarValue": "false"}]},
+        {"Data": [{"ScalarValue": "h48"}, {"ScalarValue": "false"}, {"ScalarValue": "true"}, {"NullValue": True}]},
+    ]
+    result = aws_cli("timestream-query", "query", "--query-string", sql)
+    assert result.rc == 0, result.stderr
+    assert result.out["Rows"] == out["Rows"]
+    message = client_error(
+        "ValidationException", 400, tsq.query,
+        QueryString=(f"SELECT host IN (SELECT max(b.host) FROM {table} AS b WHERE b.measure_value::bigint = "
+                     f"a.measure_value::bigint) FROM {table} AS a"))
+    assert message == "Given correlated subquery is not supported"
+
+
 def test_output_columns_may_share_a_name(tsq, table):
     """Trino lets two output columns have one name; DataFusion plans them under others, the result keeps them."""
     out = tsq.query(QueryString=f"SELECT host, host, measure_value::bigint AS v, 1 AS v FROM {table} "

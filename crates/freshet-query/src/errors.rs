@@ -259,12 +259,22 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             Some(name.to_owned()),
         ));
     }
+    // Trino's wording for a correlated subquery it cannot plan.
+    if text.contains(crate::select_subqueries::NOT_DECORRELATED) {
+        return Some(("Given correlated subquery is not supported".into(), None));
+    }
+    if text.contains("subquery can only be used in") && text.contains("but was used in [Sort") {
+        return Some((
+            "IN, EXISTS and ANY/SOME/ALL with a subquery are not supported in ORDER BY".into(),
+            None,
+        ));
+    }
     if text.contains("Physical plan does not support logical expression InSubquery")
         || text.contains("Physical plan does not support logical expression Exists")
+        || text.contains("subquery can only be used in")
     {
         return Some((
-            "IN, EXISTS and ANY/SOME/ALL with a subquery are supported in WHERE and HAVING, not in the SELECT list"
-                .into(),
+            "IN, EXISTS and ANY/SOME/ALL with a subquery are not supported here".into(),
             None,
         ));
     }

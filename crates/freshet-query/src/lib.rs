@@ -28,6 +28,7 @@ pub mod reference;
 mod regexp_fn;
 mod run_avg;
 mod runs;
+mod select_subqueries;
 mod sequence;
 mod show;
 mod sorted;
@@ -128,6 +129,18 @@ fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + 
     rules
 }
 
+/// DataFusion's optimizer rules, with Freshet's subqueries outside filters right after DataFusion's rewrite of
+/// quantified comparisons into `EXISTS` tests (and before its own decorrelation of filters' subqueries).
+fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    let mut rules = datafusion::optimizer::Optimizer::new().rules;
+    let after = rules
+        .iter()
+        .position(|rule| rule.name() == "rewrite_set_comparison")
+        .map_or(0, |i| i + 1);
+    rules.insert(after, Arc::new(select_subqueries::SelectListSubqueries));
+    rules
+}
+
 /// The session every query copies: DataFusion's and Freshet's functions, Timestream's date arithmetic.
 fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     let mut config = SessionConfig::new().with_information_schema(false);
@@ -148,7 +161,8 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
         .with_physical_optimizer_rule(Arc::new(sorted::PartialSorts))
         .with_physical_optimizer_rule(Arc::new(runs::RunsAggregates))
         .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
-        .with_analyzer_rules(analyzer_rules());
+        .with_analyzer_rules(analyzer_rules())
+        .with_optimizer_rules(optimizer_rules());
     // Array subscripts are Trino's, asked before DataFusion's field-access planner.
     if let Some(planners) = builder.expr_planners() {
         planners.insert(0, Arc::new(subscript::Subscripts));
