@@ -5,9 +5,12 @@
 //! so does every literal of a query that calls a higher-order function (`transform(array[1, 2], x -> x * 10)` is
 //! an array of bigint, Trino's of integer).
 
+use std::sync::Arc;
+
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{ExprSchema, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Values};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -50,12 +53,76 @@ impl AnalyzerRule for IntegerLiterals {
             }
             plan => rewrite_keeping_names(plan, narrow),
         })
-        .map(|t| t.data)
+        .and_then(|t| retype_outer_references(t.data))
     }
 
     fn name(&self) -> &str {
         "integer_literals"
     }
+}
+
+/// A subquery's references to the query around it (`WHERE s.y > t.x`) keep the type their column had when the query
+/// was planned. Where narrowing made that column an INTEGER, a reference still saying BIGINT would leave the
+/// comparison uncast by type coercion, and it would fail at run time; so each subquery's references take their
+/// column's type from the inputs of the node that holds the subquery.
+fn retype_outer_references(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let mut subqueries = false;
+    plan.apply_with_subqueries(|node| {
+        subqueries = matches!(node, LogicalPlan::Subquery(_));
+        Ok(if subqueries {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    if !subqueries {
+        return Ok(plan);
+    }
+    plan.transform_up_with_subqueries(|node| {
+        // Narrowing rebuilt VALUES lists with new schemas, which the nodes above them do not have yet; bottom up,
+        // each node's inputs are recomputed before it.
+        let node = node.recompute_schema()?;
+        let outer = merge_schema(&node.inputs());
+        node.map_subqueries(|subquery| {
+            let LogicalPlan::Subquery(mut subquery) = subquery else {
+                return Ok(Transformed::no(subquery));
+            };
+            let retype = |e: Expr| {
+                e.transform(|e| match e {
+                    Expr::OuterReferenceColumn(field, column) => {
+                        match outer.field_from_column(&column) {
+                            Ok(now) if now.data_type() != field.data_type() => {
+                                Ok(Transformed::yes(Expr::OuterReferenceColumn(
+                                    Arc::clone(now),
+                                    column,
+                                )))
+                            }
+                            _ => Ok(Transformed::no(Expr::OuterReferenceColumn(field, column))),
+                        }
+                    }
+                    e => Ok(Transformed::no(e)),
+                })
+            };
+            let plan = Arc::unwrap_or_clone(subquery.subquery)
+                .transform_up(|p| p.map_expressions(&retype))?;
+            if !plan.transformed {
+                subquery.subquery = Arc::new(plan.data);
+                return Ok(Transformed::no(LogicalPlan::Subquery(subquery)));
+            }
+            // Nodes above a retyped reference may carry its type in their schemas.
+            let plan = plan
+                .data
+                .transform_up(|p| Ok(Transformed::yes(p.recompute_schema()?)))?;
+            subquery.subquery = Arc::new(plan.data);
+            subquery.outer_ref_columns = subquery
+                .outer_ref_columns
+                .into_iter()
+                .map(|e| retype(e).map(|t| t.data))
+                .collect::<Result<_>>()?;
+            Ok(Transformed::yes(LogicalPlan::Subquery(subquery)))
+        })
+    })
+    .map(|t| t.data)
 }
 
 /// Whether the plan calls a higher-order function anywhere. Its lambdas' parameters were typed when it was planned,

@@ -15,7 +15,7 @@
 //!
 //! Expressions keep their names, so the columns are named as the query wrote them.
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::expr::{Exists, InSubquery};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -54,11 +54,14 @@ impl OptimizerRule for SelectListSubqueries {
         plan: LogicalPlan,
         config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
+        if !has_predicate_subquery(&plan) {
+            return Ok(Transformed::no(plan));
+        }
         let plan = plan.map_expressions(|e| e.transform_up(one_row_exists))?;
         if !matches!(
             plan.data,
             LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Window(_)
-        ) || !plan.data.expressions().iter().any(has_predicate_subquery)
+        ) || !has_predicate_subquery(&plan.data)
         {
             return Ok(plan);
         }
@@ -126,9 +129,18 @@ fn correlated_global_aggregate(plan: &LogicalPlan) -> bool {
     .unwrap_or(true)
 }
 
-fn has_predicate_subquery(expr: &Expr) -> bool {
-    expr.exists(|e| Ok(matches!(e, Expr::InSubquery(_) | Expr::Exists(_))))
-        .unwrap_or(false)
+/// Whether the node's expressions test a subquery with `IN` or `EXISTS` (not looking into the subqueries).
+fn has_predicate_subquery(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_expressions(|e| {
+        found = e.exists(|e| Ok(matches!(e, Expr::InSubquery(_) | Expr::Exists(_))))?;
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
 }
 
 /// A node's input, with a mark join more for each subquery test of its expressions.
