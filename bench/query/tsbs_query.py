@@ -448,6 +448,7 @@ def main() -> None:
               f"Freshet / Parquet | rows |{''.join(f' {h} |' for h in extra)}")
         print(f"|---|---|---|---|---|---|---|{'---|' * len(extra)}")
         ratios_native, ratios_parquet = [], []
+        client_ratios = {c: [] for c in clients[1:]}
         for name, ts_sql, duck_sql in queries(end_s):
             if args.only and name not in args.only:
                 continue
@@ -467,6 +468,8 @@ def main() -> None:
                       f"native {n_rows}, parquet {p_rows})", file=sys.stderr)
             ratios_native.append(f_s / n_s)
             ratios_parquet.append(f_s / p_s)
+            for c in clients[1:]:
+                client_ratios[c].append(times[c][0] / n_s)
             cells = [cell for c in clients[1:] for cell in (f"{times[c][0] * 1000:.1f}", f"{times[c][0] / n_s:.2f}")]
             if alone_clients:
                 replay.record(fr, ts_sql)
@@ -479,8 +482,10 @@ def main() -> None:
             print(f"| {name} | {f_s * 1000:.1f} | {n_s * 1000:.1f} | {p_s * 1000:.1f} | {f_s / n_s:.2f} | "
                   f"{f_s / p_s:.2f} | {f_rows} |{''.join(f' {c} |' for c in cells)}", flush=True)
         geo = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))  # noqa: E731
+        cells = [cell for c in clients[1:] for cell in ("", f"**{geo(client_ratios[c]):.2f}**")]
+        cells += ["" for _ in alone_clients]
         print(f"| **geometric mean** | | | | **{geo(ratios_native):.2f}** | **{geo(ratios_parquet):.2f}** | |"
-              f"{' |' * len(extra)}")
+              f"{''.join(f' {c} |' for c in cells)}")
     finally:
         fr.stop()
 
