@@ -512,10 +512,15 @@ pub(crate) trait Accumulators:
     fn groups_accumulator(&self, _args: &AccumulatorArgs) -> Option<Box<dyn GroupsAccumulator>> {
         None
     }
+
+    /// The accumulator over a sliding window frame (one that can retract rows), if Freshet has its own.
+    fn sliding_accumulator(&self, _args: &AccumulatorArgs) -> Option<Box<dyn Accumulator>> {
+        None
+    }
 }
 
 /// One of DataFusion's aggregate functions, with Freshet's accumulators where `own` has them. Everything else (the
-/// name, types, coercion, state's fields, sliding windows, documentation) is DataFusion's.
+/// name, types, coercion, state's fields, documentation) is DataFusion's.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct WithAccumulators<A> {
     pub inner: Arc<AggregateUDF>,
@@ -547,7 +552,10 @@ impl<A: Accumulators> AggregateUDFImpl for WithAccumulators<A> {
     }
 
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        self.inner.create_sliding_accumulator(args)
+        match self.own.sliding_accumulator(&args) {
+            Some(own) => Ok(own),
+            None => self.inner.create_sliding_accumulator(args),
+        }
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {

@@ -2,11 +2,12 @@
 //! `BigintOperators.add`: `bigint addition overflow: 9223372036854775807 + 1`), where DataFusion's wraps around
 //! silently.
 //!
-//! Everything else (the other input types, sliding window frames, coercion, the state's fields) is
-//! DataFusion's own `sum` (`aggregates::WithAccumulators`). Integer arguments are coerced to bigint before they reach
-//! it, as Trino sums them.
+//! Over a sliding window frame, a frame whose sum does not fit fails too. Everything else (the other
+//! input types, `DISTINCT` over a sliding frame, coercion, the state's fields) is DataFusion's own `sum`
+//! (`aggregates::WithAccumulators`). Integer arguments are coerced to bigint before they reach it, as Trino sums
+//! them.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
@@ -56,6 +57,10 @@ impl Accumulators for Checked {
     fn groups_accumulator(&self, args: &AccumulatorArgs) -> Option<Box<dyn GroupsAccumulator>> {
         Self::applies(args).then(|| Box::<CheckedSums>::default() as Box<dyn GroupsAccumulator>)
     }
+
+    fn sliding_accumulator(&self, args: &AccumulatorArgs) -> Option<Box<dyn Accumulator>> {
+        Self::applies(args).then(|| Box::<CheckedSlidingSum>::default() as Box<dyn Accumulator>)
+    }
 }
 
 /// `sum + value`, or Trino's error.
@@ -63,6 +68,68 @@ fn add(sum: i64, value: i64) -> Result<i64> {
     match sum.checked_add(value) {
         Some(s) => Ok(s),
         None => exec_err!("bigint addition overflow: {sum} + {value}"),
+    }
+}
+
+/// The sum of bigints over a sliding window frame, which fails where the frame's sum does not fit in a bigint.
+///
+/// DataFusion adds the rows entering the frame before it retracts those leaving it, so checked bigint steps could
+/// fail where the frame's own sum fits; the sum is kept in 128 bits instead. Where it does not fit, the frame's
+/// values are added again from its first row, as Trino adds a frame anew, to name the addition that fails. (Trino
+/// keeps a frame's sum and removes rows from it only when most of the frame stays, so its message can name another
+/// step, or a subtraction.)
+#[derive(Debug, Default)]
+struct CheckedSlidingSum {
+    /// The frame's non-null values, in row order: rows leave from the front.
+    values: VecDeque<i64>,
+    sum: i128,
+}
+
+impl Accumulator for CheckedSlidingSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in values[0].as_primitive::<Int64Type>().iter().flatten() {
+            self.values.push_back(v);
+            self.sum += i128::from(v);
+        }
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in values[0].as_primitive::<Int64Type>().iter().flatten() {
+            self.values.pop_front();
+            self.sum -= i128::from(v);
+        }
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.values.is_empty() {
+            return Ok(ScalarValue::Int64(None));
+        }
+        if let Ok(sum) = i64::try_from(self.sum) {
+            return Ok(ScalarValue::Int64(Some(sum)));
+        }
+        let mut sum = 0;
+        for &v in &self.values {
+            sum = add(sum, v)?;
+        }
+        Ok(ScalarValue::Int64(Some(sum)))
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.values.capacity() * size_of::<i64>()
     }
 }
 
