@@ -1,5 +1,5 @@
 //! `IN`, `EXISTS` and quantified comparisons (`x > ALL (…)`) with a subquery outside `WHERE` and `HAVING`: in the
-//! `SELECT` list, and in a `GROUP BY` or an aggregate's arguments.
+//! `SELECT` list, a `GROUP BY`, an aggregate's arguments and a window's definition.
 //!
 //! DataFusion decorrelates such subqueries only in filters (`DecorrelatePredicateSubquery`), where a semi or anti
 //! join decides which rows stay; elsewhere the physical planner refuses them. There, the value itself is the
@@ -13,7 +13,10 @@
 //!   EXISTS (… WHERE c IS NULL) THEN null ELSE false END`, each test a mark join (the `x IS NULL` and `c IS NULL`
 //!   tests only where they can be null), and `x NOT IN (…)` its negation, which is Trino's `NOT (x IN (…))`.
 //!
-//! Expressions keep their names, so the columns are named as the query wrote them.
+//! Expressions keep their names, so the columns are named as the query wrote them. `EXISTS` of an aggregation
+//! without `GROUP BY` is true wherever it is, filters included (see [`one_row_exists`]).
+
+use std::collections::BTreeSet;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, Result, ScalarValue, plan_err};
@@ -26,7 +29,6 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::decorrelate::PullUpCorrelatedExpr;
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
-use std::collections::BTreeSet;
 
 /// The rule; see the module's documentation.
 #[derive(Debug, Default)]
@@ -199,8 +201,17 @@ impl Marks<'_> {
             return plan_err!("{NOT_DECORRELATED}");
         }
         let alias = self.config.alias_generator().next("__select_sq");
+        let head = subquery.schema().iter().next().map(|(qualifier, field)| {
+            (
+                Expr::Column(Column::from((qualifier, field))),
+                Column::new(Some(alias.as_str()), field.name()),
+            )
+        });
+        let in_predicate = x
+            .zip(head.clone())
+            .map(|(x, (value, _))| x.clone().eq(value));
         let mut pull_up = PullUpCorrelatedExpr::new()
-            .with_in_predicate_opt(x.map(|x| x.clone().eq(head_output(subquery))))
+            .with_in_predicate_opt(in_predicate)
             .with_exists_sub_query(x.is_none());
         let right = subquery.clone().rewrite(&mut pull_up)?.data;
         if !pull_up.can_pull_up {
@@ -212,13 +223,9 @@ impl Marks<'_> {
             .flatten()
             .collect();
         let mut filters = Vec::new();
-        if let Some(x) = x
-            && let Some(field) = right.schema().fields().first()
-        {
-            filters.push(x.clone().eq(Expr::Column(Column::new(
-                Some(alias.as_str()),
-                field.name(),
-            ))));
+        // x equals the subquery's value, as the subquery's parent (the alias) names it.
+        if let Some((x, (_, aliased))) = x.zip(head) {
+            filters.push(x.clone().eq(Expr::Column(aliased)));
         }
         for filter in std::mem::take(&mut pull_up.join_filters) {
             filters.push(
@@ -245,14 +252,4 @@ impl Marks<'_> {
             .build()?;
         Ok(Expr::Column(Column::new(Some(alias), "mark")))
     }
-}
-
-/// The subquery's first output column, as its parent sees it.
-fn head_output(subquery: &LogicalPlan) -> Expr {
-    subquery
-        .schema()
-        .iter()
-        .next()
-        .map(|(qualifier, field)| Expr::Column(Column::from((qualifier, field))))
-        .unwrap_or_else(|| lit(ScalarValue::Null))
 }
