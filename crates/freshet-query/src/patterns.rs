@@ -11,6 +11,7 @@
 //! The lambda form of `regexp_replace` is in `regexp_fn.rs`. These replace DataFusion's functions of the same names.
 //! A pattern that backtracks too long (a million steps) fails the query instead of running on.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -72,13 +73,51 @@ pub(crate) struct Patterns {
 impl Patterns {
     pub(crate) fn get(&mut self, pattern: &str) -> Result<&Regex> {
         if self.last.as_ref().is_none_or(|(p, _)| p != pattern) {
-            let re = Regex::new(pattern).map_err(|e| {
+            let re = Regex::new(&unquote(pattern)).map_err(|e| {
                 DataFusionError::Execution(format!("Invalid regular expression {pattern}: {e}"))
             })?;
             self.last = Some((pattern.to_owned(), re));
         }
         Ok(&self.last.as_ref().expect("just set").1)
     }
+}
+
+/// `pattern` with Java's quoting, `\Q…\E` (everything between taken literally, to the pattern's end without `\E`),
+/// turned into escapes, which fancy-regex reads. An escaped backslash (`\\Q`) does not start a quote.
+fn unquote(pattern: &str) -> Cow<'_, str> {
+    if !pattern.contains("\\Q") {
+        return Cow::Borrowed(pattern);
+    }
+    let mut out = String::with_capacity(pattern.len() * 2);
+    let mut rest = pattern;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.chars().next() {
+            Some('Q') => {
+                let quoted = &after[1..];
+                let (literal, tail) = quoted.split_once("\\E").unwrap_or((quoted, ""));
+                for c in literal.chars() {
+                    if "\\.+*?()|[]{}^$#-&~".contains(c) {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                rest = tail;
+            }
+            Some(c) => {
+                out.push('\\');
+                out.push(c);
+                rest = &after[c.len_utf8()..];
+            }
+            None => {
+                out.push('\\');
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 /// A match that could not be completed (too much backtracking).
@@ -351,5 +390,15 @@ mod tests {
         assert!(like("xaaa", "a++").unwrap());
         let err = like("a", "(").unwrap_err().to_string();
         assert!(err.contains("Invalid regular expression ("), "{err}");
+    }
+
+    #[test]
+    fn java_quotes_are_literal_text() {
+        assert_eq!(unquote(r"a\Q.*[\E+"), r"a\.\*\[+");
+        assert_eq!(unquote(r"\Q(x)"), r"\(x\)");
+        assert_eq!(unquote(r"\\Q.\d"), r"\\Q.\d");
+        assert_eq!(unquote(r"[\Qa-z\E]"), r"[a\-z]");
+        assert_eq!(unquote(r"é\Qé.\E\"), r"éé\.\");
+        assert!(matches!(unquote(r"a.b"), Cow::Borrowed(_)));
     }
 }
