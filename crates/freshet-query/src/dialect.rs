@@ -13,15 +13,54 @@ const TYPES: &[&str] = &["double", "bigint", "varchar", "boolean", "timestamp"];
 
 /// Rewrites Timestream-only syntax into what DataFusion's parser reads the same way.
 pub fn rewrite(sql: &str) -> String {
-    let out = rewrite_tokens(sql);
+    rewrite_mapped(sql).0
+}
+
+/// [`rewrite`], with where each part of the rewritten query came from in `sql`.
+pub(crate) fn rewrite_mapped(sql: &str) -> (String, Offsets) {
+    let mut offsets = Offsets::default();
+    let mut out = rewrite_tokens(sql, &mut offsets.edits[0]);
     if out
         .as_bytes()
         .windows(6)
         .any(|w| w.eq_ignore_ascii_case(b"values"))
     {
-        values_rows(&out)
-    } else {
-        out
+        out = values_rows(&out, &mut offsets.edits[1]);
+    }
+    (out, offsets)
+}
+
+/// One replacement: the byte range it has in a pass's output, and the range it replaced in the pass's input.
+type Edit = (std::ops::Range<usize>, std::ops::Range<usize>);
+
+/// The replacements of the two rewriting passes, to take a position in the rewritten query (a syntax error's)
+/// back to the query as written.
+#[derive(Debug, Default)]
+pub(crate) struct Offsets {
+    /// Each pass's replacements, in order.
+    edits: [Vec<Edit>; 2],
+}
+
+impl Offsets {
+    /// The byte offset in the query as written of byte `at` of the rewritten query: inside a replacement, where the
+    /// replaced text starts.
+    pub(crate) fn original(&self, mut at: usize) -> usize {
+        for edits in self.edits.iter().rev() {
+            let (mut out_end, mut in_end) = (0, 0);
+            let mut inside = None;
+            for (out, input) in edits {
+                if at < out.start {
+                    break;
+                }
+                if at < out.end {
+                    inside = Some(input.start);
+                    break;
+                }
+                (out_end, in_end) = (out.end, input.end);
+            }
+            at = inside.unwrap_or(in_end + (at - out_end));
+        }
+        at
     }
 }
 
@@ -152,7 +191,7 @@ fn quantified(sql: &str, i: usize) -> bool {
 }
 
 /// Trino's VALUES rows written as DataFusion reads them; see the module documentation.
-fn values_rows(sql: &str) -> String {
+fn values_rows(sql: &str, edits: &mut Vec<Edit>) -> String {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 16);
     let mut i = 0;
@@ -174,7 +213,9 @@ fn values_rows(sql: &str) -> String {
                 if quantified(sql, i) {
                     let values: Vec<&str> = items.iter().map(|&(a, b)| sql[a..b].trim()).collect();
                     out.push_str(&sql[copied..i]);
+                    let from = out.len();
                     out.push_str(&format!("ARRAY[{}]", values.join(", ")));
+                    edits.push((from..out.len(), i..end));
                     copied = end;
                     i = end;
                     continue;
@@ -195,10 +236,12 @@ fn values_rows(sql: &str) -> String {
                     })
                     .collect();
                 out.push_str(&sql[copied..i + len]);
+                let from = out.len();
                 out.push(' ');
                 out.push_str(&rows.join(", "));
                 let tail_space = sql[..end].len() - sql[..end].trim_end().len();
                 out.push_str(&sql[end - tail_space..end]);
+                edits.push((from..out.len(), i + len..end));
                 copied = end;
                 i = end;
                 continue;
@@ -211,7 +254,7 @@ fn values_rows(sql: &str) -> String {
     out
 }
 
-fn rewrite_tokens(sql: &str) -> String {
+fn rewrite_tokens(sql: &str, edits: &mut Vec<Edit>) -> String {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 16);
     let mut i = 0;
@@ -239,17 +282,19 @@ fn rewrite_tokens(sql: &str) -> String {
                         .get(t.len())
                         .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
             }) {
+                let from = out.len();
                 out.push_str(&format!("\"measure_value::{t}\""));
-                i += prefix.len() + t.len();
+                let len = prefix.len() + t.len();
+                edits.push((from..out.len(), i..i + len));
+                i += len;
                 continue;
             }
         }
-        if boundary_before && let Some((len, replacement)) = timestamp_without_seconds_at(sql, i) {
-            out.push_str(&replacement);
-            i += len;
-            continue;
-        }
-        if boundary_before && let Some((len, replacement)) = interval_at(sql, i) {
+        if boundary_before
+            && let Some((len, replacement)) =
+                timestamp_without_seconds_at(sql, i).or_else(|| interval_at(sql, i))
+        {
+            edits.push((out.len()..out.len() + replacement.len(), i..i + len));
             out.push_str(&replacement);
             i += len;
             continue;
@@ -380,6 +425,21 @@ fn interval_at(sql: &str, i: usize) -> Option<(usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_lead_back_to_the_query_as_written() {
+        let sql = "SELECT ago(1h), measure_value::double FROM t WHERE x IN (VALUES 1, 2) AND oops";
+        let (out, offsets) = rewrite_mapped(sql);
+        // Text after the replacements maps back to itself.
+        let oops = out.find("oops").unwrap();
+        assert_eq!(offsets.original(oops), sql.find("oops").unwrap());
+        let from = out.find(" FROM").unwrap();
+        assert_eq!(offsets.original(from), sql.find(" FROM").unwrap());
+        // Inside a replacement: where the replaced text starts.
+        let constant = out.find("arrow_cast").unwrap();
+        assert_eq!(offsets.original(constant + 3), sql.find("1h").unwrap());
+        assert_eq!(offsets.original(0), 0);
+    }
 
     #[test]
     fn values_rows_take_trino_forms() {

@@ -5,6 +5,7 @@
 use datafusion::error::DataFusionError;
 
 use crate::Error;
+use crate::dialect::Offsets;
 
 /// ` at line L:C` for the first occurrence of `needle` in `sql`, or nothing.
 pub(crate) fn position(sql: &str, needle: &str) -> String {
@@ -28,23 +29,80 @@ fn line_col(sql: &str, needle: &str) -> Option<(usize, usize)> {
 }
 
 pub(crate) fn syntax_error(e: &DataFusionError) -> Error {
+    syntax_error_in(e, None)
+}
+
+/// The query as written, the query DataFusion parsed (`dialect::rewrite_mapped`'s) and where its parts came from.
+pub(crate) type Written<'a> = (&'a str, &'a str, &'a Offsets);
+
+/// A syntax error of the rewritten query, located (and naming the token found there) in the query as written.
+pub(crate) fn syntax_error_in(e: &DataFusionError, written: Option<Written<'_>>) -> Error {
     let text = e.to_string();
     // DataFusion's parser says "… at Line: 1, Column: 8"; Timestream says "at line 1:8".
     let loc = text.find("Line: ").and_then(|i| {
         let rest = &text[i + 6..];
         let (line, rest) = rest.split_once(", Column: ")?;
         let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        Some(format!(" at line {line}:{col}"))
+        Some((line.parse::<usize>().ok()?, col.parse::<usize>().ok()?))
     });
     let detail = text
         .trim_start_matches("SQL error: ")
         .trim_start_matches("ParserError(\"")
         .trim_end_matches("\")");
-    let detail = detail.split(" at Line:").next().unwrap_or(detail);
-    Error::Validation(format!(
-        "The query syntax is invalid{}: {detail}",
-        loc.unwrap_or_default()
-    ))
+    let mut detail = detail
+        .split(" at Line:")
+        .next()
+        .unwrap_or(detail)
+        .to_owned();
+    let mut at = loc;
+    if let (Some((line, col)), Some((original, rewritten, offsets))) = (loc, written)
+        && let Some(offset) = char_offset(rewritten, line, col)
+    {
+        let offset = offsets.original(offset).min(original.len());
+        at = Some(line_col_of(original, offset));
+        // A token the rewriting made (an interval literal's constant) is named as written.
+        let written_token: String = original[offset..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '(' | ')'))
+            .collect();
+        if let Some(found) = detail.rsplit_once(", found: ").map(|(_, f)| f.to_owned())
+            && !written_token.is_empty()
+            && !original[offset..].starts_with(&found)
+        {
+            detail = format!("{}{written_token}", &detail[..detail.len() - found.len()]);
+        }
+    }
+    let at = at
+        .map(|(line, col)| format!(" at line {line}:{col}"))
+        .unwrap_or_default();
+    Error::Validation(format!("The query syntax is invalid{at}: {detail}"))
+}
+
+/// The byte offset of line `line`, column `col` (both from 1, columns in characters) of `sql`.
+fn char_offset(sql: &str, line: usize, col: usize) -> Option<usize> {
+    let start = if line == 1 {
+        0
+    } else {
+        sql.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let rest = &sql[start..];
+    Some(
+        start
+            + rest
+                .char_indices()
+                .nth(col.checked_sub(1)?)
+                .map_or(rest.len(), |(i, _)| i),
+    )
+}
+
+/// The line and column (from 1, columns in characters) of byte `offset` of `sql`.
+fn line_col_of(sql: &str, offset: usize) -> (usize, usize) {
+    let before = &sql[..offset];
+    let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 /// Plan errors are the query's fault; execution errors are `QueryExecutionException`. `sql`, when given, locates
@@ -66,8 +124,10 @@ pub(crate) fn classify_in(e: DataFusionError, sql: Option<&str>) -> Error {
             .and_then(|(name, sql)| line_col(sql, &name))
             .map(|(line, col)| format!("line {line}:{col}: "))
             .unwrap_or_default();
+        // A type check that DataFusion raises as an execution error while it plans.
+        let planning = text.contains("Cannot access field at argument 1");
         return match e.find_root() {
-            DataFusionError::Execution(_) | DataFusionError::ArrowError(..) => {
+            DataFusionError::Execution(_) | DataFusionError::ArrowError(..) if !planning => {
                 Error::Execution(format!("{at}{message}"))
             }
             _ => Error::Validation(format!("{at}{message}")),
@@ -257,6 +317,67 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
                 args.join(", ")
             ),
             Some(name.to_owned()),
+        ));
+    }
+    // A field read from a value that is not a row: `t.x` where `t` is a column, not a table with a column `x`.
+    if let Some(t) = between(
+        text,
+        "Cannot access field at argument 1: type ",
+        " is not Struct",
+    ) {
+        return Some((
+            format!("Expression of type {} is not of type ROW", sql_type(t)),
+            None,
+        ));
+    }
+    if let Some(first) = between(
+        text,
+        "Inconsistent data type across values list",
+        " but found ",
+    ) {
+        let first = first.rsplit("Was ").next().unwrap_or(first);
+        let other = text.split(" but found ").nth(1).unwrap_or_default();
+        let other = other
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.');
+        return Some((
+            format!(
+                "Values rows have mismatched types: {} vs {}",
+                sql_type(first),
+                sql_type(other)
+            ),
+            None,
+        ));
+    }
+    if let Some(t) = text
+        .split("Cannot create filter with non-boolean predicate ")
+        .nth(1)
+        .and_then(|rest| rest.split(" returning ").nth(1))
+    {
+        let t = t.lines().next().unwrap_or_default().trim_end_matches('.');
+        return Some((
+            format!(
+                "WHERE clause must evaluate to a boolean: actual type {}",
+                sql_type(t)
+            ),
+            None,
+        ));
+    }
+    if let Some(from) = between(text, "Unsupported CAST from ", " to ") {
+        let to = text.split(" to ").nth(1).unwrap_or_default();
+        let to = to.lines().next().unwrap_or_default().trim_end_matches('.');
+        return Some((
+            format!("Cannot cast {} to {}", sql_type(from), sql_type(to)),
+            None,
+        ));
+    }
+    // DataFusion prints the parsed argument's syntax tree after this.
+    if text.contains("Unsupported interval argument. Expected string literal or number") {
+        return Some((
+            "Unsupported interval argument: expected a string literal or a number".into(),
+            None,
         ));
     }
     // Trino's wording for a correlated subquery it cannot plan.

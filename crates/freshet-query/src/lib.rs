@@ -469,12 +469,12 @@ impl QueryEngine {
         if let Some(statement) = show::parse(original) {
             return Ok(Planned::Show(show::run(self, scope, statement?).await?));
         }
-        let sql = rewrite(original);
+        let (sql, offsets) = dialect::rewrite_mapped(original);
         let ctx = self.session();
         let state = ctx.state();
         let recursion_limit = state.config().options().sql_parser.recursion_limit.get();
-        let mut statement =
-            parser::parse_statement(&sql, recursion_limit).map_err(|e| syntax_error(&e))?;
+        let mut statement = parser::parse_statement(&sql, recursion_limit)
+            .map_err(|e| errors::syntax_error_in(&e, Some((original, &sql, &offsets))))?;
         if !parser::is_query(&statement) {
             return Err(Error::Validation(
                 "The query syntax is invalid at line 1:1: only queries (SELECT, SHOW, DESCRIBE) can run".into(),
