@@ -54,6 +54,9 @@ pub(crate) fn syntax_error_in(e: &DataFusionError, written: Option<Written<'_>>)
         .next()
         .unwrap_or(detail)
         .to_owned();
+    if detail.contains("only supports a single SQL statement") {
+        detail = "only one statement can run".into();
+    }
     let mut at = loc;
     if let (Some((line, col)), Some((original, rewritten, offsets))) = (loc, written)
         && let Some(offset) = char_offset(rewritten, line, col)
@@ -185,12 +188,39 @@ fn sql_type(arrow: &str) -> &str {
         "Null" => "unknown",
         "Duration" | "Duration(ns)" | "Duration(Nanosecond)" => "interval day to second",
         "Interval" | "Interval(YearMonth)" => "interval year to month",
+        "Interval(MonthDayNano)" | "Interval(DayTime)" => "interval",
         t if t.starts_with("Timestamp") => "timestamp",
         t if t.starts_with("Decimal") => "decimal",
         t if t.starts_with("List") => "array",
         t if t.starts_with("Struct") => "row",
         t => t,
     }
+}
+
+/// Trino's names for the alternatives of a signature's argument (`Float64/Float32` → `double`), or for one type.
+fn sql_types(arrow: &str) -> String {
+    let mut names: Vec<&str> = arrow.split('/').map(sql_type).collect();
+    names.dedup();
+    names.join("/")
+}
+
+/// The comma-separated arguments of a signature, a comma inside parentheses (`Struct("a": Int64, "b": Utf8)`)
+/// not separating.
+fn arguments(list: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, c) in list.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(list[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(list[start..].trim());
+    out
 }
 
 /// The text between `start` and `end` in `text`, after the first `start`.
@@ -285,22 +315,20 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
         "'",
     ) {
         let (name, args) = call.split_once('(')?;
-        let args: Vec<&str> = args
-            .trim_end_matches(')')
-            .split(", ")
+        let args: Vec<String> = arguments(args.strip_suffix(')').unwrap_or(args))
+            .into_iter()
             .filter(|a| !a.is_empty())
-            .map(sql_type)
+            .map(sql_types)
             .collect();
         let mut expected: Vec<String> = text
             .lines()
             .map(str::trim)
             .filter_map(|l| l.strip_prefix(&format!("{name}(")))
             .map(|l| {
-                let args: Vec<&str> = l
-                    .trim_end_matches('.')
-                    .trim_end_matches(')')
-                    .split(", ")
-                    .map(sql_type)
+                let l = l.trim_end_matches('.');
+                let args: Vec<String> = arguments(l.strip_suffix(')').unwrap_or(l))
+                    .into_iter()
+                    .map(sql_types)
                     .collect();
                 format!("{name}({})", args.join(", "))
             })
@@ -373,6 +401,23 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
+    if let Some(from) = between(text, "Cannot automatically convert ", " to ") {
+        let to = text.split(" to ").nth(1).unwrap_or_default();
+        let to = to.lines().next().unwrap_or_default().trim_end_matches('.');
+        return Some((
+            format!("Cannot cast {} to {}", sql_type(from), sql_type(to)),
+            None,
+        ));
+    }
+    // DataFusion's physical projection pushdown renumbers a lambda's captured columns but not its parameters, which
+    // then point past the columns: seen where a VALUES list has columns the query does not use.
+    if text.contains("Field of physical LambdaVariable with index") {
+        return Some((
+            "Not supported: a lambda that reads a column of a VALUES list with columns the query does not use"
+                .into(),
+            None,
+        ));
+    }
     // DataFusion prints the parsed argument's syntax tree after this.
     if text.contains("Unsupported interval argument. Expected string literal or number") {
         return Some((
@@ -426,6 +471,7 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             "Int32" => Some("integer"),
             "Int16" => Some("smallint"),
             "Int8" => Some("tinyint"),
+            "Int64" => Some("bigint"),
             _ => None,
         };
         if let Some(name) = name {
