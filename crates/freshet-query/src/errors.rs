@@ -410,7 +410,8 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
         ));
     }
     // DataFusion's physical projection pushdown renumbers a lambda's captured columns but not its parameters, which
-    // then point past the columns: seen where a VALUES list has columns the query does not use.
+    // then point past the columns (seen where a VALUES list has columns the query does not use). `lambdas.rs`
+    // numbers them again in projections; this is the message should another operator hold such a lambda.
     if text.contains("Field of physical LambdaVariable with index") {
         return Some((
             "Not supported: a lambda that reads a column of a VALUES list with columns the query does not use"

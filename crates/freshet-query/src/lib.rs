@@ -14,6 +14,7 @@ mod file_cache;
 mod formats;
 mod functions;
 mod insights;
+mod lambdas;
 mod lenient;
 mod library;
 mod literals;
@@ -161,6 +162,7 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
         .with_physical_optimizer_rule(Arc::new(sorted::PartialSorts))
         .with_physical_optimizer_rule(Arc::new(runs::RunsAggregates))
         .with_physical_optimizer_rule(Arc::new(coop::YieldingOutput))
+        .with_physical_optimizer_rule(Arc::new(lambdas::LambdaParameters))
         .with_analyzer_rules(analyzer_rules())
         .with_optimizer_rules(optimizer_rules());
     // Array subscripts are Trino's, asked before DataFusion's field-access planner.
