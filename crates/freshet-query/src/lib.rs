@@ -32,6 +32,7 @@ mod runs;
 mod select_subqueries;
 mod sequence;
 mod show;
+mod signed;
 mod sorted;
 mod streaming;
 mod subscript;
@@ -122,8 +123,10 @@ pub const DEFAULT_FILE_CACHE_BYTES: u64 = 1 << 30;
 /// DataFusion's analyzer rules, with Trino's integer literals before them (ahead of type coercion) and, after
 /// them, checked integer arithmetic and `try`'s lenient calls.
 fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
-    let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> =
-        vec![Arc::new(literals::IntegerLiterals)];
+    let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> = vec![
+        Arc::new(literals::IntegerLiterals),
+        Arc::new(signed::SignedResults),
+    ];
     rules.extend(datafusion::optimizer::Analyzer::new().rules);
     rules.push(Arc::new(checked::CheckedArithmetic));
     rules.push(Arc::new(lenient::TryCalls));

@@ -127,7 +127,7 @@ fn retype_outer_references(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// Whether the plan calls a higher-order function anywhere. Its lambdas' parameters were typed when it was planned,
 /// from its arguments and the columns it reads, which narrowing could change under it.
-fn has_lambda(plan: &LogicalPlan) -> Result<bool> {
+pub(crate) fn has_lambda(plan: &LogicalPlan) -> Result<bool> {
     let mut found = false;
     plan.apply_with_subqueries(|p| {
         p.apply_expressions(|e| {
