@@ -114,6 +114,17 @@ def test_order_by_puts_nulls_last_in_either_direction(tsq, aws_cli):
     assert result.out["Rows"] == want
 
 
+def test_a_null_of_no_type_is_a_null_value(tsq):
+    """`SELECT NULL` is a column of type UNKNOWN whose datum is NullValue, in an array too."""
+    out = tsq.query(QueryString="SELECT NULL, ARRAY[NULL], reverse(NULL)")
+    assert [c["Type"] for c in out["ColumnInfo"]] == [
+        {"ScalarType": "UNKNOWN"},
+        {"ArrayColumnInfo": {"Type": {"ScalarType": "UNKNOWN"}}},
+        {"ScalarType": "UNKNOWN"},
+    ]
+    assert out["Rows"] == [{"Data": [{"NullValue": True}, {"ArrayValue": [{"NullValue": True}]}, {"NullValue": True}]}]
+
+
 def test_show_measures_returns_an_array_of_rows(tsq, table):
     out = tsq.query(QueryString=f"SHOW MEASURES FROM {table}")
     assert [c["Name"] for c in out["ColumnInfo"]] == ["measure_name", "data_type", "dimensions"]

@@ -70,7 +70,9 @@ fn lenient_inside_try(e: Expr) -> Result<Transformed<Expr>> {
 fn make_lenient(e: Expr) -> Result<Transformed<Expr>> {
     match e {
         Expr::ScalarFunction(ScalarFunction { func, args })
-            if func.name() != TRY && !func.inner().is::<Lenient>() =>
+            // `arrow_cast` (an interval literal's constant) must stay itself for the simplifier to make it a cast,
+            // and a cast cannot fail on a constant.
+            if func.name() != TRY && func.name() != "arrow_cast" && !func.inner().is::<Lenient>() =>
         {
             let func = Arc::new(ScalarUDF::new_from_impl(Lenient { inner: func }));
             Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction {

@@ -191,6 +191,11 @@ fn session(env: &Arc<RuntimeEnv>) -> Result<SessionState> {
     patterns::register(&ctx);
     lenient::register(&ctx);
     parameters::register(&ctx);
+    // DataFusion's functions that build arrays of any size asked for, which no Timestream function needs (Trino's
+    // `sequence`, bounded, is `sequence.rs`): a call could take the server's memory. Trino does not have them either.
+    for name in ["range", "generate_series", "array_resize"] {
+        ctx.deregister_udf(name);
+    }
     Ok(ctx.state())
 }
 

@@ -158,7 +158,9 @@ fn reverse(a: &[ArrayRef]) -> Result<ArrayRef> {
                 list.nulls().cloned(),
             )?))
         }
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
+        // `reverse(NULL)`: a null of no type, as its type was planned.
+        DataType::Null => Ok(Arc::clone(&a[0])),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
             let s = datafusion::arrow::compute::cast(&a[0], &DataType::Utf8)?;
             let out: StringArray = strings(&s)
                 .iter()

@@ -273,6 +273,10 @@ fn replacement(expr: &Expr) -> Result<Option<Expr>, ParserError> {
         // A padded string is built in memory whole: its length is bounded (Trino's bound is 2^31 - 1).
         ("lpad", [s, n, p]) => format!("lpad({s}, pad_size({n}), {p})"),
         ("rpad", [s, n, p]) => format!("rpad({s}, pad_size({n}), {p})"),
+        // DataFusion's own forms (padding with spaces; an array of n copies) are bounded the same way.
+        ("lpad", [s, n]) => format!("lpad({s}, pad_size({n}))"),
+        ("rpad", [s, n]) => format!("rpad({s}, pad_size({n}))"),
+        ("array_repeat" | "list_repeat", [x, n]) => format!("array_repeat({x}, repeat_count({n}))"),
         ("regexp_replace", [s, p]) => format!("regexp_replace({s}, {p}, '')"),
         ("regexp_replace", [s, p, r]) if last_is_lambda(f) => {
             format!("regexp_replace_fn({s}, {p}, {r})")

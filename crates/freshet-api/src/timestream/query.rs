@@ -715,6 +715,8 @@ fn encode_column(col: &ArrayRef) -> Encoded {
     // Casts keep nulls where they are, so `each` may test the original column.
     let cast = |t: &DataType| arrow::compute::cast(col, t).ok();
     match col.data_type() {
+        // A null of no type (`SELECT NULL`): Arrow's null array has no validity buffer, so `is_null` says false.
+        DataType::Null => all_null(),
         t if freshet_query::timeseries_value_type(t).is_some() => {
             // `{"TimeSeriesValue":[{"Time":"…","Value":datum},…]}`
             let list = col.as_list::<i32>();
