@@ -128,7 +128,8 @@ pub(crate) fn classify_in(e: DataFusionError, sql: Option<&str>) -> Error {
             .map(|(line, col)| format!("line {line}:{col}: "))
             .unwrap_or_default();
         // A type check that DataFusion raises as an execution error while it plans.
-        let planning = text.contains("Cannot access field at argument 1");
+        let planning = text.contains("Cannot access field at argument 1")
+            || text.contains("arrays_zip expects array arguments");
         return match e.find_root() {
             DataFusionError::Execution(_) | DataFusionError::ArrowError(..) if !planning => {
                 Error::Execution(format!("{at}{message}"))
@@ -190,6 +191,7 @@ fn sql_type(arrow: &str) -> &str {
         "Interval" | "Interval(YearMonth)" => "interval year to month",
         "Interval(MonthDayNano)" | "Interval(DayTime)" => "interval",
         t if t.starts_with("Timestamp") => "timestamp",
+        t if t.starts_with("Time64") || t.starts_with("Time32") => "time",
         t if t.starts_with("Decimal") => "decimal",
         t if t.starts_with("List") => "array",
         t if t.starts_with("Struct") => "row",
@@ -199,7 +201,11 @@ fn sql_type(arrow: &str) -> &str {
 
 /// Trino's names for the alternatives of a signature's argument (`Float64/Float32` → `double`), or for one type.
 fn sql_types(arrow: &str) -> String {
-    let mut names: Vec<&str> = arrow.split('/').map(sql_type).collect();
+    // A named parameter (`y: Float64`) is named by its type.
+    let mut names: Vec<&str> = arrow
+        .split('/')
+        .map(|t| sql_type(t.rsplit(": ").next().unwrap_or(t)))
+        .collect();
     names.dedup();
     names.join("/")
 }
@@ -334,7 +340,9 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             })
             .collect();
         expected.dedup();
-        let expected = if expected.is_empty() {
+        // A function that checks its own arguments has no signature to show.
+        let expected = if expected.is_empty() || expected.iter().any(|e| e.contains("UserDefined"))
+        {
             String::new()
         } else {
             format!(" Expected: {}", expected.join(", "))
@@ -418,6 +426,60 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
                 .into(),
             None,
         ));
+    }
+    if let Some(t) = text
+        .split("arrays_zip expects array arguments, got ")
+        .nth(1)
+    {
+        let t = t.lines().next().unwrap_or_default().trim_end_matches('.');
+        return Some((
+            format!(
+                "Unexpected parameters for function zip: {} is not an array",
+                sql_type(t)
+            ),
+            None,
+        ));
+    }
+    if let Some(operation) = text
+        .split("Cannot infer common type for bitwise operation ")
+        .nth(1)
+    {
+        let operation = operation.lines().next().unwrap_or_default();
+        let operator = [" & ", " | ", " BIT_XOR ", " << ", " >> "]
+            .into_iter()
+            .find(|op| operation.contains(op));
+        if let Some(operator) = operator
+            && let Some((a, b)) = operation.split_once(operator)
+        {
+            let symbol = if operator == " BIT_XOR " {
+                "^"
+            } else {
+                operator.trim()
+            };
+            return Some((
+                format!(
+                    "Cannot apply operator: {} {symbol} {}",
+                    sql_type(a),
+                    sql_type(b)
+                ),
+                None,
+            ));
+        }
+    }
+    if let Some(then) = between(text, "Failed to coerce then (", ") and else (") {
+        let other = between(text, ") and else (", ") to common types").unwrap_or_default();
+        return Some((
+            format!(
+                "All CASE results must be the same type or coercible to a common type. Cannot find common type \
+                 between {} and {}",
+                sql_type(then),
+                sql_type(other)
+            ),
+            None,
+        ));
+    }
+    if text.contains("Aggregate function calls cannot be nested") {
+        return Some(("Cannot nest aggregations inside aggregation".into(), None));
     }
     // DataFusion prints the parsed argument's syntax tree after this.
     if text.contains("Unsupported interval argument. Expected string literal or number") {
