@@ -201,11 +201,22 @@ fn sql_type(arrow: &str) -> &str {
 
 /// Trino's names for the alternatives of a signature's argument (`Float64/Float32` → `double`), or for one type.
 fn sql_types(arrow: &str) -> String {
-    // A named parameter (`y: Float64`) is named by its type.
-    let mut names: Vec<&str> = arrow
-        .split('/')
-        .map(|t| sql_type(t.rsplit(": ").next().unwrap_or(t)))
-        .collect();
+    // A named parameter (`y: Float64`) is named by its type; a function of no arguments says `NullAry()`.
+    let unnamed = |t: &'_ str| -> String {
+        let t = match t.split_once(": ") {
+            Some((name, t)) if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => t,
+            _ => t,
+        };
+        if t == "NullAry()" {
+            String::new()
+        } else {
+            sql_type(t).to_owned()
+        }
+    };
+    if arrow.contains('(') {
+        return unnamed(arrow);
+    }
+    let mut names: Vec<String> = arrow.split('/').map(unnamed).collect();
     names.dedup();
     names.join("/")
 }
@@ -213,12 +224,18 @@ fn sql_types(arrow: &str) -> String {
 /// The comma-separated arguments of a signature, a comma inside parentheses (`Struct("a": Int64, "b": Utf8)`)
 /// not separating.
 fn arguments(list: &str) -> Vec<&str> {
+    arguments_split(list, ',')
+}
+
+/// `list` split at each `separator` outside parentheses, each part trimmed (empty parts of repeated spaces left
+/// out when splitting at spaces).
+fn arguments_split(list: &str, separator: char) -> Vec<&str> {
     let (mut out, mut depth, mut start) = (Vec::new(), 0usize, 0);
     for (i, c) in list.char_indices() {
         match c {
             '(' => depth += 1,
             ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
+            c if c == separator && depth == 0 => {
                 out.push(list[start..i].trim());
                 start = i + 1;
             }
@@ -226,6 +243,9 @@ fn arguments(list: &str) -> Vec<&str> {
         }
     }
     out.push(list[start..].trim());
+    if separator == ' ' {
+        out.retain(|part| !part.is_empty());
+    }
     out
 }
 
@@ -303,7 +323,8 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
         "Cannot coerce arithmetic expression ",
         " to valid types",
     ) {
-        let parts: Vec<&str> = expr.split(' ').collect();
+        // The operator is the one outside parentheses: a row or array type has spaces and commas of its own.
+        let parts: Vec<&str> = arguments_split(expr, ' ');
         if let [a, op, b] = parts.as_slice() {
             return Some((
                 format!(

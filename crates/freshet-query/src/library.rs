@@ -88,6 +88,13 @@ pub fn register(ctx: &SessionContext) {
             eval,
         )));
     }
+    // Trino's square root of a negative number is NaN (Java's Math.sqrt); DataFusion's fails the query.
+    ctx.register_udf(ScalarUDF::new_from_impl(FixedFn::new(
+        "sqrt",
+        &[Arg::Double],
+        Ret::Fixed(DataType::Float64),
+        sqrt,
+    )));
     ctx.register_udf(ScalarUDF::new_from_impl(FixedFn::new(
         "trino_reverse",
         &[Any],
@@ -143,6 +150,15 @@ fn sign(a: &[ArrayRef]) -> Result<ArrayRef> {
 }
 
 /// `reverse` of a string (its characters) or of an array (its elements).
+fn sqrt(a: &[ArrayRef]) -> Result<ArrayRef> {
+    use datafusion::arrow::datatypes::Float64Type;
+    let d = datafusion::arrow::compute::cast(&a[0], &DataType::Float64)?;
+    Ok(Arc::new(
+        d.as_primitive::<Float64Type>()
+            .unary::<_, Float64Type>(f64::sqrt),
+    ))
+}
+
 fn reverse(a: &[ArrayRef]) -> Result<ArrayRef> {
     match a[0].data_type() {
         DataType::List(field) => {
