@@ -69,9 +69,16 @@ pub(crate) fn syntax_error_in(e: &DataFusionError, written: Option<Written<'_>>)
             .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '(' | ')'))
             .collect();
         if let Some(found) = detail.rsplit_once(", found: ").map(|(_, f)| f.to_owned())
-            && !written_token.is_empty()
             && !original[offset..].starts_with(&found)
         {
+            // Inside a rewritten VALUES list only the list's start is known: the constant is named by its kind.
+            let written_token = if !written_token.is_empty() {
+                written_token
+            } else if found == "arrow_cast" {
+                "an interval literal".to_owned()
+            } else {
+                found.clone()
+            };
             detail = format!("{}{written_token}", &detail[..detail.len() - found.len()]);
         }
     }
@@ -219,6 +226,15 @@ fn sql_types(arrow: &str) -> String {
     let mut names: Vec<String> = arrow.split('/').map(unnamed).collect();
     names.dedup();
     names.join("/")
+}
+
+/// Trino's names of a comma-separated list of types (`Int32, Timestamp(ns)` → `integer, timestamp`).
+fn type_list(list: &str) -> String {
+    arguments(list)
+        .into_iter()
+        .map(sql_types)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The comma-separated arguments of a signature, a comma inside parentheses (`Struct("a": Int64, "b": Utf8)`)
@@ -422,21 +438,24 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
-    if let Some(from) = between(text, "Unsupported CAST from ", " to ") {
-        let to = text.split(" to ").nth(1).unwrap_or_default();
-        let to = to.lines().next().unwrap_or_default().trim_end_matches('.');
-        return Some((
-            format!("Cannot cast {} to {}", sql_type(from), sql_type(to)),
-            None,
-        ));
-    }
-    if let Some(from) = between(text, "Cannot automatically convert ", " to ") {
-        let to = text.split(" to ").nth(1).unwrap_or_default();
-        let to = to.lines().next().unwrap_or_default().trim_end_matches('.');
-        return Some((
-            format!("Cannot cast {} to {}", sql_type(from), sql_type(to)),
-            None,
-        ));
+    for marker in [
+        "Unsupported CAST from ",
+        "Unsupported TRY_CAST from ",
+        "Cannot automatically convert ",
+        "Casting from ",
+    ] {
+        if let Some((from, to)) = text
+            .split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split_once(" to "))
+        {
+            let to = to.lines().next().unwrap_or_default().trim_end_matches('.');
+            let to = to.trim_end_matches(" not supported");
+            return Some((
+                format!("Cannot cast {} to {}", sql_type(from), sql_type(to)),
+                None,
+            ));
+        }
     }
     // DataFusion's physical projection pushdown renumbers a lambda's captured columns but not its parameters, which
     // then point past the columns (seen where a VALUES list has columns the query does not use). `lambdas.rs`
@@ -458,6 +477,68 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
                 "Unexpected parameters for function zip: {} is not an array",
                 sql_type(t)
             ),
+            None,
+        ));
+    }
+    if let Some(comparison) = text
+        .split("Cannot infer common argument type for comparison operation ")
+        .nth(1)
+        && let [a, op, b] =
+            arguments_split(comparison.lines().next().unwrap_or_default(), ' ').as_slice()
+    {
+        return Some((
+            format!(
+                "Cannot apply operator: {} {op} {}",
+                sql_type(a),
+                sql_type(b)
+            ),
+            None,
+        ));
+    }
+    if let Some(operation) = text
+        .split("Cannot infer common string type for string concat operation ")
+        .nth(1)
+        && let Some((a, b)) = operation
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_once(" || ")
+    {
+        return Some((
+            format!("Cannot apply operator: {} || {}", sql_type(a), sql_type(b)),
+            None,
+        ));
+    }
+    if let Some(operand) = between(text, "Failed to coerce case (", ") and when (") {
+        let when = between(text, ") and when (", ") to common types").unwrap_or_default();
+        return Some((
+            format!(
+                "CASE operand type does not match WHEN clause expression type: {} vs {}",
+                type_list(operand),
+                type_list(when)
+            ),
+            None,
+        ));
+    }
+    if let Some(value) = between(text, "expr type ", " can't cast to ")
+        && let Some(result) = between(text, " can't cast to ", " in InSubquery")
+    {
+        return Some((
+            format!(
+                "Value expression and result of subquery must be of the same type for IN expression: {} vs {}",
+                sql_type(value),
+                sql_type(result)
+            ),
+            None,
+        ));
+    }
+    if let Some(t) = text.split("Invalid arithmetic operation: !").nth(1) {
+        let t = t.lines().next().unwrap_or_default().trim_end_matches('.');
+        return Some((format!("Cannot negate {}", sql_type(t)), None));
+    }
+    if text.contains("Granularity of `date_trunc` must be non-null scalar") {
+        return Some((
+            "The unit of date_trunc must be a string that is not null".into(),
             None,
         ));
     }
@@ -493,9 +574,59 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             format!(
                 "All CASE results must be the same type or coercible to a common type. Cannot find common type \
                  between {} and {}",
-                sql_type(then),
-                sql_type(other)
+                type_list(then),
+                type_list(other)
             ),
+            None,
+        ));
+    }
+    if text.contains("Projections require unique expression names")
+        && let Some(first) = text.split("\" at position ").next()
+    {
+        let name = first
+            .rsplit(" AS ")
+            .next()
+            .unwrap_or_default()
+            .trim_matches('"');
+        return Some((
+            format!("Column name '{name}' specified more than once"),
+            None,
+        ));
+    }
+    if let Some(operation) = between(text, "Cannot get result type for temporal operation ", ": ")
+        && let [a, op, b] = arguments_split(operation, ' ').as_slice()
+    {
+        return Some((
+            format!(
+                "Cannot apply operator: {} {op} {}",
+                sql_type(a),
+                sql_type(b)
+            ),
+            None,
+        ));
+    }
+    for clause in ["LIMIT", "OFFSET"] {
+        if let Some(t) = text
+            .split(&format!(
+                "Expected {clause} to be an integer or null, but got "
+            ))
+            .nth(1)
+        {
+            let t = t.lines().next().unwrap_or_default().trim_end_matches('.');
+            return Some((
+                format!("The {clause} count must be an integer, not {}", sql_type(t)),
+                None,
+            ));
+        }
+    }
+    if let Some(got) = between(
+        text,
+        "Percentile value for 'APPROX_PERCENTILE_CONT' must be ",
+        ")",
+    ) {
+        let got = got.rsplit("(got ").next().unwrap_or(got);
+        return Some((
+            format!("approx_percentile's percentage must be a double between 0 and 1, not {got}"),
             None,
         ));
     }
