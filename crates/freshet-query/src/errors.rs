@@ -265,6 +265,17 @@ fn arguments_split(list: &str, separator: char) -> Vec<&str> {
     out
 }
 
+/// The rest of the line after the first `marker` in `text`, without a final full stop.
+fn rest_of_line<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    let rest = text.split_once(marker)?.1;
+    Some(
+        rest.lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.'),
+    )
+}
+
 /// The text between `start` and `end` in `text`, after the first `start`.
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = text.find(start)? + start.len();
@@ -409,12 +420,7 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
         " but found ",
     ) {
         let first = first.rsplit("Was ").next().unwrap_or(first);
-        let other = text.split(" but found ").nth(1).unwrap_or_default();
-        let other = other
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('.');
+        let other = rest_of_line(text, " but found ").unwrap_or_default();
         return Some((
             format!(
                 "Values rows have mismatched types: {} vs {}",
@@ -424,12 +430,9 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
-    if let Some(t) = text
-        .split("Cannot create filter with non-boolean predicate ")
-        .nth(1)
+    if let Some(t) = rest_of_line(text, "Cannot create filter with non-boolean predicate ")
         .and_then(|rest| rest.split(" returning ").nth(1))
     {
-        let t = t.lines().next().unwrap_or_default().trim_end_matches('.');
         return Some((
             format!(
                 "WHERE clause must evaluate to a boolean: actual type {}",
@@ -444,12 +447,9 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
         "Cannot automatically convert ",
         "Casting from ",
     ] {
-        if let Some((from, to)) = text
-            .split(marker)
-            .nth(1)
-            .and_then(|rest| rest.split_once(" to "))
+        if let Some((from, to)) =
+            rest_of_line(text, marker).and_then(|rest| rest.split_once(" to "))
         {
-            let to = to.lines().next().unwrap_or_default().trim_end_matches('.');
             let to = to.trim_end_matches(" not supported");
             return Some((
                 format!("Cannot cast {} to {}", sql_type(from), sql_type(to)),
@@ -467,11 +467,7 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
-    if let Some(t) = text
-        .split("arrays_zip expects array arguments, got ")
-        .nth(1)
-    {
-        let t = t.lines().next().unwrap_or_default().trim_end_matches('.');
+    if let Some(t) = rest_of_line(text, "arrays_zip expects array arguments, got ") {
         return Some((
             format!(
                 "Unexpected parameters for function zip: {} is not an array",
@@ -480,11 +476,10 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
-    if let Some(comparison) = text
-        .split("Cannot infer common argument type for comparison operation ")
-        .nth(1)
-        && let [a, op, b] =
-            arguments_split(comparison.lines().next().unwrap_or_default(), ' ').as_slice()
+    if let Some(comparison) = rest_of_line(
+        text,
+        "Cannot infer common argument type for comparison operation ",
+    ) && let [a, op, b] = arguments_split(comparison, ' ').as_slice()
     {
         return Some((
             format!(
@@ -495,14 +490,10 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
-    if let Some(operation) = text
-        .split("Cannot infer common string type for string concat operation ")
-        .nth(1)
-        && let Some((a, b)) = operation
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_once(" || ")
+    if let Some(operation) = rest_of_line(
+        text,
+        "Cannot infer common string type for string concat operation ",
+    ) && let Some((a, b)) = operation.split_once(" || ")
     {
         return Some((
             format!("Cannot apply operator: {} || {}", sql_type(a), sql_type(b)),
@@ -532,8 +523,7 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
-    if let Some(t) = text.split("Invalid arithmetic operation: !").nth(1) {
-        let t = t.lines().next().unwrap_or_default().trim_end_matches('.');
+    if let Some(t) = rest_of_line(text, "Invalid arithmetic operation: !") {
         return Some((format!("Cannot negate {}", sql_type(t)), None));
     }
     if text.contains("Granularity of `date_trunc` must be non-null scalar") {
@@ -542,11 +532,7 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
-    if let Some(operation) = text
-        .split("Cannot infer common type for bitwise operation ")
-        .nth(1)
-    {
-        let operation = operation.lines().next().unwrap_or_default();
+    if let Some(operation) = rest_of_line(text, "Cannot infer common type for bitwise operation ") {
         let operator = [" & ", " | ", " BIT_XOR ", " << ", " >> "]
             .into_iter()
             .find(|op| operation.contains(op));
@@ -606,13 +592,8 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
         ));
     }
     for clause in ["LIMIT", "OFFSET"] {
-        if let Some(t) = text
-            .split(&format!(
-                "Expected {clause} to be an integer or null, but got "
-            ))
-            .nth(1)
-        {
-            let t = t.lines().next().unwrap_or_default().trim_end_matches('.');
+        let marker = format!("Expected {clause} to be an integer or null, but got ");
+        if let Some(t) = rest_of_line(text, &marker) {
             return Some((
                 format!("The {clause} count must be an integer, not {}", sql_type(t)),
                 None,
