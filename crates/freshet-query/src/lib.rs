@@ -120,8 +120,8 @@ pub const DEFAULT_RESULT_LIMIT: usize = 5 << 30;
 /// The bytes of data files kept in memory for queries by default.
 pub const DEFAULT_FILE_CACHE_BYTES: u64 = 1 << 30;
 
-/// DataFusion's analyzer rules, with Trino's integer literals before them (ahead of type coercion) and, after
-/// them, checked integer arithmetic and `try`'s lenient calls.
+/// DataFusion's analyzer rules, with Trino's integer literals and BIGINT results of unsigned functions before them
+/// (ahead of type coercion) and, after them, checked integer arithmetic and `try`'s lenient calls.
 fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
     let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> = vec![
         Arc::new(literals::IntegerLiterals),
