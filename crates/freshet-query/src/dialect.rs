@@ -364,8 +364,9 @@ fn timestamp_without_seconds_at(sql: &str, i: usize) -> Option<(usize, String)> 
 fn interval_at(sql: &str, i: usize) -> Option<(usize, String)> {
     let bytes = sql.as_bytes();
     if bytes[i].is_ascii_digit() {
-        if i > 0 && bytes[i - 1] == b'.' {
-            return None; // `t.1h` is a name, `0.5` a number
+        // `t.1h` (or `t . 1h`) is a name, `0.5` a number.
+        if sql[..i].trim_end().ends_with('.') {
+            return None;
         }
         // `<number><unit>` with no space, ended by a non-word character.
         let digits = bytes[i..]

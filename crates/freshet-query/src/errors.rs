@@ -476,6 +476,17 @@ fn trino_wording(text: &str) -> Option<(String, Option<String>)> {
             None,
         ));
     }
+    if let Some(value) = between(text, "Can not find compatible types to compare ", " with [") {
+        let items = between(text, " with [", "]").unwrap_or_default();
+        return Some((
+            format!(
+                "IN value and list items must be the same type: {} vs {}",
+                sql_type(value),
+                type_list(items)
+            ),
+            None,
+        ));
+    }
     if let Some(comparison) = rest_of_line(
         text,
         "Cannot infer common argument type for comparison operation ",
