@@ -149,16 +149,16 @@ fn sign(a: &[ArrayRef]) -> Result<ArrayRef> {
     )
 }
 
-/// `reverse` of a string (its characters) or of an array (its elements).
+/// The square root of a double (its argument is coerced to one), NaN for a negative number.
 fn sqrt(a: &[ArrayRef]) -> Result<ArrayRef> {
     use datafusion::arrow::datatypes::Float64Type;
-    let d = datafusion::arrow::compute::cast(&a[0], &DataType::Float64)?;
     Ok(Arc::new(
-        d.as_primitive::<Float64Type>()
+        a[0].as_primitive::<Float64Type>()
             .unary::<_, Float64Type>(f64::sqrt),
     ))
 }
 
+/// `reverse` of a string (its characters) or of an array (its elements).
 fn reverse(a: &[ArrayRef]) -> Result<ArrayRef> {
     match a[0].data_type() {
         DataType::List(field) => {
